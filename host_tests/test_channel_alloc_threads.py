@@ -1,0 +1,94 @@
+# Channels: zero allocation in steady state, IRQ-path send, and multi-producer stress.
+import time
+
+from support import assert_no_alloc, need_threads, raises
+
+from helix_ipc import channel, ChannelFull
+
+
+def _pairs(tx, rx, n):
+    send = tx.send
+    recv = rx.try_recv
+    total = 0
+    for i in range(n):
+        send(i)
+        total += recv()
+    return total
+
+
+def test_send_try_recv_allocate_nothing():
+    tx, rx = channel(16)
+    _pairs(tx, rx, 10)  # warm up
+    assert assert_no_alloc(_pairs, tx, rx, 1000) == sum(range(1000))
+
+
+def _isr_sends(tx, n):
+    ok = 0
+    for i in range(n):
+        if tx.send_from_isr(i):
+            ok += 1
+    return ok
+
+
+def test_send_from_isr_allocates_nothing_and_counts_drops():
+    tx, rx = channel(8)
+    accepted = assert_no_alloc(_isr_sends, tx, 20)
+    assert accepted == 8
+    assert rx.stats().dropped == 12
+    assert rx.drain() == list(range(8))
+
+
+def test_locked_send_with_clones_allocates_nothing():
+    tx, rx = channel(16)
+    tx2 = tx.clone()
+    _pairs(tx2, rx, 10)
+    assert assert_no_alloc(_pairs, tx2, rx, 1000) == sum(range(1000))
+
+
+def test_four_producers_one_consumer_stress():
+    _thread = need_threads()
+    producers, per = 4, 10000
+    tx, rx = channel(8)
+    senders = [tx.clone() for _ in range(producers)]
+    tx.close()
+    finished = [0]
+    lock = _thread.allocate_lock()
+
+    def produce(pid, sender):
+        send = sender.send
+        for seq in range(per):
+            item = pid * per + seq
+            while True:
+                try:
+                    send(item)
+                    break
+                except ChannelFull:
+                    time.sleep(0)
+        sender.close()
+        with lock:
+            finished[0] += 1
+
+    for pid in range(producers):
+        _thread.start_new_thread(produce, (pid, senders[pid]))
+
+    last = [-1] * producers
+    seen = 0
+    deadline = time.time() + 120
+    while seen < producers * per:
+        try:
+            item = rx.try_recv()
+        except Exception:
+            time.sleep(0)
+            assert time.time() < deadline, "stress test stalled at %d items" % seen
+            continue
+        pid, seq = divmod(item, per)
+        assert seq == last[pid] + 1, (pid, seq, last[pid])
+        last[pid] = seq
+        seen += 1
+    while finished[0] < producers:
+        time.sleep(0.001)
+    assert last == [per - 1] * producers
+    assert rx.is_closed()
+    s = rx.stats()
+    assert s.sent == producers * per and s.received == producers * per
+    raises(Exception, rx.try_recv)

@@ -1,0 +1,80 @@
+# helix_ipc._compat: the one place that knows which interpreter we run on.
+#
+# Every shim lives here: const, schedule, ticks_*, disable_irq/enable_irq, locks,
+# heap_lock. No other module imports `machine` or `micropython` on its own.
+# Importing this module creates no objects on the hardware and starts nothing.
+# All functions may be called from any context; `ticks_us`, `disable_irq` and
+# `enable_irq` are hard-IRQ safe on MicroPython (they are the built-ins there).
+
+import sys
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+try:
+    from micropython import const, schedule, heap_lock, heap_unlock
+except ImportError:  # CPython, or a build without these
+
+    def const(value):
+        return value
+
+    schedule = None
+    heap_lock = None
+    heap_unlock = None
+
+# Ticks: MicroPython's ticks wrap at 2**30 on every port; emulate that on CPython
+# so that wraparound logic is exercised on the host too.
+_TICKS_PERIOD = const(1 << 30)
+_TICKS_MAX = const((1 << 30) - 1)
+_TICKS_HALF = const(1 << 29)
+TICKS_PERIOD = _TICKS_PERIOD
+
+try:
+    from time import ticks_us, ticks_ms, ticks_diff, ticks_add
+except ImportError:
+    import time as _time
+
+    def ticks_us():
+        return (_time.monotonic_ns() // 1000) & _TICKS_MAX
+
+    def ticks_ms():
+        return (_time.monotonic_ns() // 1000000) & _TICKS_MAX
+
+    def ticks_diff(end, start):
+        return ((end - start + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
+
+    def ticks_add(ticks, delta):
+        return (ticks + delta) & _TICKS_MAX
+
+# Threads: a lock only where threads exist (bare-metal builds have none).
+try:
+    from _thread import allocate_lock
+except ImportError:
+    allocate_lock = None
+
+
+def new_lock():
+    """A new lock, or None when this interpreter has no threads."""
+    if allocate_lock is None:
+        return None
+    return allocate_lock()
+
+
+# Interrupt masking: the real thing on boards, a no-op elsewhere.
+try:
+    from machine import disable_irq, enable_irq
+except ImportError:
+
+    def disable_irq():
+        return 0
+
+    def enable_irq(state):
+        pass
+
+
+def machine_module():
+    """The `machine` module, or None where it does not exist (CPython)."""
+    try:
+        import machine
+    except ImportError:
+        return None
+    return machine
