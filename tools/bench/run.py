@@ -67,6 +67,43 @@ def fmt(v, spec):
     return "" if v is None else format(v, spec)
 
 
+FOOT_GOALS = {
+    "import:all": 16 * 1024,
+    "import:channel": 6 * 1024,
+    "import:bus": 6 * 1024,
+    "import:router": 6 * 1024,
+}
+MPY_GOAL = 20 * 1024
+
+
+def footprint_table():
+    sys.path.insert(0, str(HERE))
+    import footprint
+
+    result = footprint.main()
+    print("\nFootprint (heap on the MicroPython unix port, 64-bit: objects are about twice "
+          "their size on a 32-bit board; .mpy sizes per architecture)")
+    lines = [("measure", "bytes", "goal", "verdict")]
+    for r in result["heap"]:
+        goal = FOOT_GOALS.get(r["name"])
+        if "skipped" in r:
+            lines.append((r["name"], "", "", "skipped: " + r["skipped"]))
+            continue
+        verdict = "" if goal is None else ("met" if r["bytes"] <= goal else "MISSED")
+        lines.append((r["name"], str(r["bytes"]), "" if goal is None else "<= %d" % goal, verdict))
+    for arch, sizes in result["mpy"].items():
+        total = sum(sizes.values())
+        lines.append(("mpy total " + arch, str(total), "<= %d" % MPY_GOAL, "met" if total <= MPY_GOAL else "MISSED"))
+        for name, size in sizes.items():
+            lines.append(("  " + arch + " " + name, str(size), "", ""))
+    widths = [max(len(x) for x in col) for col in zip(*lines)]
+    for i, cells in enumerate(lines):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return result
+
+
 def main():
     sections = sys.argv[1:]
     all_rows, failed = [], False
@@ -91,9 +128,10 @@ def main():
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for t in table:
         print(line(t))
+    foot = footprint_table() if not sections else None
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(all_rows, indent=1))
+    (out / "results.json").write_text(json.dumps({"rows": all_rows, "footprint": foot}, indent=1))
     judged = [r for r in all_rows if "met" in r]
     print("\n%d goals judged: %d met, %d missed. JSON: %s" % (
         len(judged), sum(r["met"] for r in judged), sum(not r["met"] for r in judged),

@@ -1,0 +1,75 @@
+# tools/bench/footprint_device.py: heap cost of importing helix_ipc parts, and of a
+# channel slot, a subscription and a registered module. Runs under the MicroPython
+# unix port (gc.mem_alloc), one part per process: footprint_device.py <what> <libdir>.
+# Prints "FOOT <what> <bytes>".
+import gc
+import sys
+
+what = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+_PARTS = {
+    "import:helix_ipc": "helix_ipc",
+    "import:channel": "helix_ipc.channel",
+    "import:bus": "helix_ipc.bus",
+    "import:router": "helix_ipc.router",
+    "import:module": "helix_ipc.module",
+    "import:tick": "helix_ipc.tick",
+}
+_ALL = ("channel", "oneshot", "EventBus", "MessageRouter", "ModuleHost", "TickSource")
+
+
+def measure(fn):
+    gc.collect()
+    before = gc.mem_alloc()
+    keep = fn()
+    gc.collect()
+    used = gc.mem_alloc() - before
+    return used, keep
+
+
+def per_item(build, n):
+    # Heap per item: difference between n items and 1, divided by n - 1.
+    one, k1 = measure(lambda: build(1))
+    many, k2 = measure(lambda: build(n))
+    return (many - one) / (n - 1)
+
+
+if what == "import:all":
+    def load():
+        import helix_ipc
+        for name in _ALL:
+            getattr(helix_ipc, name)
+        return helix_ipc
+    used, _ = measure(load)
+elif what in _PARTS:
+    used, _ = measure(lambda: __import__(_PARTS[what]))
+elif what == "per:channel slot":
+    from helix_ipc import channel
+    used = per_item(lambda n: channel(n), 1024)
+elif what == "per:subscription":
+    from helix_ipc import EventBus, EventSubscription, EventTopic
+
+    def handler(event):
+        return None
+
+    def build(n):
+        bus = EventBus()
+        for i in range(n):
+            bus.subscribe(EventSubscription("s", [EventTopic.Custom("t%d" % (i % 50))], handler))
+        return bus
+    used = per_item(build, 200)
+elif what == "per:module":
+    from helix_ipc import MessageRouter
+
+    def handler(request):
+        return None
+
+    def build(n):
+        router = MessageRouter()
+        for i in range(n):
+            router.register(i, "m%d" % i, handler)
+        return router
+    used = per_item(build, 200)
+else:
+    raise SystemExit("unknown measurement " + what)
+print("FOOT", what, int(used))
