@@ -21,9 +21,9 @@ GOALS = {
     ("publish, 1 subscriber", "micropython"): [("max", 2.0, "<= 2x dispatch floor"), ("zero", 0, "0 B/op")],
     ("publish, 1 matching among 1000", "micropython"): [("max", 1.2, "<= 1.2x publish to 1")],
     ("context: blinker send", "cpython"): [("min", 1.0, "publish faster")],
-    ("send_to by name", "micropython"): [("max", 2.0, "<= 2x route floor")],
+    ("send by name", "micropython"): [("max", 2.0, "<= 2x route floor")],
     ("send by id", "micropython"): [("max", 2.0, "<= 2x route floor")],
-    ("send_to by name, 1000 modules", "micropython"): [("max", 1.2, "<= 1.2x with 1 module")],
+    ("send by name, 1000 modules", "micropython"): [("max", 1.2, "<= 1.2x with 1 module")],
     ("publish_from_isr", "micropython"): [("max", 2.0, "<= 2x slot floor"), ("zero", 0, "0 B/op")],
 }
 
@@ -111,15 +111,15 @@ def main():
         rows, rc = run_suite(name, cmd, sections)
         all_rows += rows
         failed |= rc != 0
-    header = ("row", "interp", "ns/op", "vs", "ratio", "B/op", "goal", "verdict")
+    header = ("group", "row", "interp", "ns/op", "vs", "ratio", "B/op", "goal", "verdict")
     table = []
     for r in all_rows:
         if "skipped" in r:
-            table.append((r["name"], r["interpreter"], "", "", "", "", "skipped: " + r["skipped"], ""))
+            table.append((r.get("group", ""), r["name"], r["interpreter"], "", "", "", "", "skipped: " + r["skipped"], ""))
             continue
         goal, verdict = judge(r)
         table.append((
-            r["name"], r["interpreter"], fmt(r["ns_per_op"], ".0f"), r.get("ref") or "",
+            r.get("group", ""), r["name"], r["interpreter"], fmt(r["ns_per_op"], ".0f"), r.get("ref") or "",
             fmt(r.get("ratio"), ".2f"), fmt(r.get("bytes_per_op"), ".1f"), goal, verdict,
         ))
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]

@@ -103,7 +103,154 @@ def bench_channels():
     compare("channel", rows)
 
 
-SECTIONS = [bench_channels]
+# -- event bus ------------------------------------------------------------------------
+
+def _null_handler(event):
+    return None
+
+
+def bench_bus():
+    from helix_ipc import EventBus, EventSubscription, EventTopic, Event
+
+    event = Event.Interrupt(3, 0)
+
+    def dispatch_floor(k):
+        f = floors.DispatchFloor()
+        for _ in range(k):
+            f.add(EventTopic.INTERRUPT, _null_handler)
+
+        def loop(n):
+            publish = f.publish
+            for i in range(n):
+                publish(event)
+        return loop
+
+    def bus_with(k, others=0):
+        bus = EventBus()
+        for _ in range(k):
+            bus.subscribe(EventSubscription("bench", [EventTopic.INTERRUPT], _null_handler))
+        for i in range(others):
+            topic = EventTopic.TICK if i % 2 else EventTopic.Custom("other%d" % (i % 10))
+            bus.subscribe(EventSubscription("other", [topic], _null_handler))
+
+        def loop(n):
+            publish = bus.publish
+            for i in range(n):
+                publish(event)
+        return loop
+
+    for k in (1, 8, 64):
+        floor = "floor: dispatch, %d handler%s" % (k, "" if k == 1 else "s")
+        name = "publish, %d subscriber%s" % (k, "" if k == 1 else "s")
+        compare("bus", [(floor, dispatch_floor(k), None, ""), (name, bus_with(k), floor, "")])
+    sweep = [("publish, 1 subscriber", bus_with(1), "floor: dispatch, 1 handler", "")]
+    for total in (10, 100, 1000):
+        sweep.append(("publish, 1 matching among %d" % total, bus_with(1, total - 1),
+                      "publish, 1 subscriber", "others on other topics"))
+    compare("bus scaling", [("floor: dispatch, 1 handler", dispatch_floor(1), None, "")] + sweep)
+
+    if not MICROPYTHON:
+        peers = []
+        try:
+            import blinker
+
+            signal = blinker.Signal()
+
+            def receiver(sender, **kw):
+                return None
+
+            signal.connect(receiver)
+
+            def blinker_loop(n):
+                send = signal.send
+                for i in range(n):
+                    send(event)
+            peers.append(("context: blinker send", blinker_loop, "publish, 1 subscriber", "ratio = blinker / helix"))
+        except ImportError:
+            skip_row("context: blinker send", "blinker not installed", "bus")
+        try:
+            import pyee
+
+            emitter = pyee.EventEmitter()
+            emitter.on("interrupt", _null_handler)
+
+            def pyee_loop(n):
+                emit = emitter.emit
+                for i in range(n):
+                    emit("interrupt", event)
+            peers.append(("context: pyee emit", pyee_loop, "publish, 1 subscriber", "ratio = pyee / helix"))
+        except ImportError:
+            skip_row("context: pyee emit", "pyee not installed", "bus")
+        compare("bus peers", [("publish, 1 subscriber", bus_with(1), None, "")] + peers)
+
+
+# -- message router ---------------------------------------------------------------------
+
+def bench_router():
+    from helix_ipc import MessageRouter, Request, Response, ModuleAddress
+
+    ok = Response.ok()
+    request = Request(ModuleAddress.Name("bench"), "ping")
+
+    def handler(req):
+        return ok
+
+    floor = floors.RouteFloor()
+    floor.handlers["target"] = handler
+
+    def floor_loop(n):
+        send = floor.send
+        for i in range(n):
+            send("target", request)
+
+    def router_with(total):
+        router = MessageRouter()
+        for i in range(total - 1):
+            router.register(i + 1, "m%d" % (i + 1), handler)
+        router.register(0, "target", handler)
+        return router
+
+    def by_name(router):
+        def loop(n):
+            send = router.send
+            for i in range(n):
+                send("target", request)
+        return loop
+
+    def by_id(router):
+        def loop(n):
+            send = router.send
+            for i in range(n):
+                send(0, request)
+        return loop
+
+    one = router_with(1)
+    compare("router", [
+        ("floor: route", floor_loop, None, ""),
+        ("send by name", by_name(one), "floor: route", "router.send(name, request)"),
+        ("send by id", by_id(one), "floor: route", "router.send(id, request)"),
+    ])
+    sweep = [("send by name", by_name(one), None, "1 module")]
+    for total in (10, 100, 1000):
+        r = router_with(total)
+        sweep.append(("send by name, %d modules" % total, by_name(r), "send by name", ""))
+    compare("router scaling", sweep)
+
+    mailbox = router_with(1)
+
+    def mailbox_loop(n):
+        queue = mailbox.queue
+        process = mailbox.process_mailbox
+        for i in range(n):
+            queue(0, request)
+            process(0, 1)
+    compare("router mailbox", [
+        ("floor: route", floor_loop, None, ""),
+        ("queue+process_mailbox", mailbox_loop, "floor: route", "one request queued, then processed"),
+    ])
+
+
+SECTIONS = [bench_channels, bench_bus, bench_router]
 
 
 def main():
