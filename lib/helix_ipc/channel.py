@@ -131,6 +131,9 @@ class _Ring:
 class _Handle:
     # What both ends of a channel can ask.
 
+    def __init__(self, ring):
+        self._ring = ring
+
     def __len__(self):
         return self._ring.length()
 
@@ -170,7 +173,7 @@ class Sender(_Handle):
     """
 
     def __init__(self, ring):
-        self._ring = ring
+        _Handle.__init__(self, ring)
         self._open = True
         self.send_from_isr = ring.push_from_isr
         ring._senders.append(self)
@@ -209,7 +212,7 @@ class Receiver(_Handle):
     """The receiving end of a channel; one thread receives at a time."""
 
     def __init__(self, ring):
-        self._ring = ring
+        _Handle.__init__(self, ring)
         self.try_recv = ring.pop
 
     def drain(self):
