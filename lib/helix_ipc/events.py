@@ -1,0 +1,300 @@
+# helix_ipc.events: event values for the event bus (topics, events, responses).
+#
+# Plain value classes, no state beyond their fields. Construct them in task context
+# (main loop, scheduler callback, thread); an IRQ handler posts a kind and two small
+# fields through `EventBus.publish_from_isr` instead of building an event itself.
+# Reading fields, `.topic` of a built-in variant and the constants is allocation-free
+# and safe anywhere.
+#
+# Each event carries `_key`, the small int (built-in topics) or str (custom topics) the
+# bus indexes by, so that dispatch never calls a Python-level __hash__/__eq__.
+
+from ._compat import const
+
+_K_TICK = const(0)
+_K_SHUTDOWN = const(1)
+_K_MEMORY_PRESSURE = const(2)
+_K_CPU_HOTPLUG = const(3)
+_K_PROCESS = const(4)
+_K_INTERRUPT = const(5)
+_K_ALL = const(6)
+
+
+def _check_name(name, what):
+    if not isinstance(name, str):
+        raise TypeError("%s must be a str, got %s" % (what, type(name).__name__))
+    if not name:
+        raise ValueError("%s must not be empty" % what)
+
+
+class EventTopic:
+    """What a subscription listens to: TICK, SHUTDOWN, MEMORY_PRESSURE, CPU_HOTPLUG,
+    PROCESS, INTERRUPT, ALL (every event), or EventTopic.Custom(name).
+    Topics compare and hash by value: EventTopic.Custom("x") == EventTopic.Custom("x")."""
+
+    def __init__(self, key, label):
+        self._key = key
+        self._label = label
+
+    def __eq__(self, other):
+        return isinstance(other, EventTopic) and other._key == self._key
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash(self._key)
+
+    def __repr__(self):
+        return self._label
+
+    @property
+    def name(self):
+        """The custom name, or the constant's name (e.g. "TICK")."""
+        return self._label[11:]  # after "EventTopic."
+
+
+class _CustomTopic(EventTopic):
+    """EventTopic.Custom(name): a user-defined topic, equal to any other with that name."""
+
+    def __init__(self, name):
+        _check_name(name, "custom topic name")
+        self._key = name
+        self._label = None
+
+    def __repr__(self):
+        return "EventTopic.Custom(%r)" % self._key
+
+    @property
+    def name(self):
+        return self._key
+
+
+EventTopic.TICK = EventTopic(_K_TICK, "EventTopic.TICK")
+EventTopic.SHUTDOWN = EventTopic(_K_SHUTDOWN, "EventTopic.SHUTDOWN")
+EventTopic.MEMORY_PRESSURE = EventTopic(_K_MEMORY_PRESSURE, "EventTopic.MEMORY_PRESSURE")
+EventTopic.CPU_HOTPLUG = EventTopic(_K_CPU_HOTPLUG, "EventTopic.CPU_HOTPLUG")
+EventTopic.PROCESS = EventTopic(_K_PROCESS, "EventTopic.PROCESS")
+EventTopic.INTERRUPT = EventTopic(_K_INTERRUPT, "EventTopic.INTERRUPT")
+EventTopic.ALL = EventTopic(_K_ALL, "EventTopic.ALL")
+EventTopic.Custom = _CustomTopic
+ALL_KEY = _K_ALL
+
+
+class MemoryPressureLevel:
+    """Levels of Event.MemoryPressure, small ints ordered by severity."""
+
+    NORMAL = 0
+    LOW = 1
+    CRITICAL = 2
+    OOM = 3
+
+    @staticmethod
+    def name(level):
+        """"NORMAL", "LOW", "CRITICAL" or "OOM"."""
+        return ("NORMAL", "LOW", "CRITICAL", "OOM")[level]
+
+
+class SubscriptionPriority:
+    """Delivery order: lower runs first. Any int 0..255 is a priority."""
+
+    HIGHEST = 0
+    HIGH = 64
+    NORMAL = 128
+    LOW = 192
+    LOWEST = 255
+
+
+# -- events ------------------------------------------------------------------------
+
+
+class Event:
+    """Base class of every event. The variants are Event.Tick, Event.Shutdown,
+    Event.MemoryPressure, Event.CpuHotplug, Event.ProcessCreated, Event.ProcessExited,
+    Event.Interrupt and Event.Custom; each has named fields and a `.topic`.
+    Each variant is constructible positionally from its fields, in `_fields` order.
+    Events compare equal when they are the same variant with equal fields."""
+
+    _fields = ()
+    _label = "Event"
+
+    def _values(self):
+        return tuple(getattr(self, f) for f in self._fields)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._values() == self._values()
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash((self._label, self._values()))
+
+    def __repr__(self):
+        return "%s(%s)" % (
+            self._label,
+            ", ".join("%s=%r" % (f, getattr(self, f)) for f in self._fields),
+        )
+
+
+class Tick(Event):
+    """A timer tick: `timestamp_ns` since the tick source started, `tick_number`."""
+
+    topic = EventTopic.TICK
+    _key = _K_TICK
+    _fields = ("timestamp_ns", "tick_number")
+    _label = "Event.Tick"
+
+    def __init__(self, timestamp_ns, tick_number):
+        self.timestamp_ns = timestamp_ns
+        self.tick_number = tick_number
+
+
+class Shutdown(Event):
+    """The system is shutting down."""
+
+    topic = EventTopic.SHUTDOWN
+    _key = _K_SHUTDOWN
+    _label = "Event.Shutdown"
+
+
+class MemoryPressure(Event):
+    """Memory is getting short: `level` (a MemoryPressureLevel), `available_bytes`."""
+
+    topic = EventTopic.MEMORY_PRESSURE
+    _key = _K_MEMORY_PRESSURE
+    _fields = ("level", "available_bytes")
+    _label = "Event.MemoryPressure"
+
+    def __init__(self, level, available_bytes):
+        if level not in (0, 1, 2, 3) or isinstance(level, bool):
+            raise ValueError("level must be a MemoryPressureLevel (0..3), got %r" % (level,))
+        self.level = level
+        self.available_bytes = available_bytes
+
+
+class CpuHotplug(Event):
+    """A CPU went online (`online` True) or offline."""
+
+    topic = EventTopic.CPU_HOTPLUG
+    _key = _K_CPU_HOTPLUG
+    _fields = ("cpu_id", "online")
+    _label = "Event.CpuHotplug"
+
+    def __init__(self, cpu_id, online):
+        self.cpu_id = cpu_id
+        self.online = online
+
+
+class ProcessCreated(Event):
+    """A process `pid` was created by `parent_pid` (topic PROCESS)."""
+
+    topic = EventTopic.PROCESS
+    _key = _K_PROCESS
+    _fields = ("pid", "parent_pid")
+    _label = "Event.ProcessCreated"
+
+    def __init__(self, pid, parent_pid):
+        self.pid = pid
+        self.parent_pid = parent_pid
+
+
+class ProcessExited(Event):
+    """A process `pid` exited with `exit_code` (topic PROCESS)."""
+
+    topic = EventTopic.PROCESS
+    _key = _K_PROCESS
+    _fields = ("pid", "exit_code")
+    _label = "Event.ProcessExited"
+
+    def __init__(self, pid, exit_code):
+        self.pid = pid
+        self.exit_code = exit_code
+
+
+class Interrupt(Event):
+    """Hardware interrupt `vector` taken on `cpu_id`."""
+
+    topic = EventTopic.INTERRUPT
+    _key = _K_INTERRUPT
+    _fields = ("vector", "cpu_id")
+    _label = "Event.Interrupt"
+
+    def __init__(self, vector, cpu_id):
+        self.vector = vector
+        self.cpu_id = cpu_id
+
+
+class Custom(Event):
+    """A user-defined event `name` (a non-empty str) with optional `data`.
+    Its topic is EventTopic.Custom(name); `name` is fixed at construction."""
+
+    _fields = ("name", "data")
+    _label = "Event.Custom"
+
+    def __init__(self, name, data=b""):
+        _check_name(name, "custom event name")
+        self.name = name
+        self.data = data
+        self._key = name
+        self._topic = None
+
+    @property
+    def topic(self):
+        t = self._topic
+        if t is None:
+            t = self._topic = _CustomTopic(self._key)
+        return t
+
+
+Event.Tick = Tick
+Event.Shutdown = Shutdown
+Event.MemoryPressure = MemoryPressure
+Event.CpuHotplug = CpuHotplug
+Event.ProcessCreated = ProcessCreated
+Event.ProcessExited = ProcessExited
+Event.Interrupt = Interrupt
+Event.Custom = Custom
+del Tick, Shutdown, MemoryPressure, CpuHotplug, ProcessCreated, ProcessExited, Interrupt, Custom
+
+
+# -- responses ---------------------------------------------------------------------
+
+
+class EventResponse:
+    """What a handler returns: EventResponse.HANDLED (or None), IGNORED, DEFERRED,
+    or EventResponse.Error(message). The constants are singletons; compare with `is`
+    or `==`."""
+
+    def __init__(self, label):
+        self._label = label
+
+    def __repr__(self):
+        return "EventResponse." + self._label
+
+
+class _ErrorResponse(EventResponse):
+    """EventResponse.Error(message): the handler failed; counted in `errors`."""
+
+    _label = "Error"
+
+    def __init__(self, message):
+        self.message = message
+
+    def __eq__(self, other):
+        return isinstance(other, _ErrorResponse) and other.message == self.message
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash(("EventResponse.Error", self.message))
+
+    def __repr__(self):
+        return "EventResponse.Error(%r)" % (self.message,)
+
+
+EventResponse.HANDLED = EventResponse("HANDLED")
+EventResponse.IGNORED = EventResponse("IGNORED")
+EventResponse.DEFERRED = EventResponse("DEFERRED")
+EventResponse.Error = _ErrorResponse
