@@ -1,0 +1,1 @@
+# tools.vboard: a virtual MicroPython board on this machine (see host.py and device/).

@@ -1,0 +1,481 @@
+# _vboard.py: the device side of the virtual board (runs under the MicroPython unix port).
+#
+# It plays the part of a port's main loop and of MicroPython's shared/runtime/pyexec.c:
+# boot.py, then main.py (friendly mode only) from the board's filesystem, then the
+# friendly REPL or the raw REPL (with raw-paste mode), on the serial line that
+# tools/vboard/host.py gives it. The REPL code is single-threaded; user code may start
+# threads (hostmachine timers).
+#
+# Contract with the host:
+# - stdin/stdout: a pseudo-terminal in raw mode with OPOST|ONLCR (a "\n" goes out as
+#   "\r\n", as a board's cooked stdout does) and NOFLSH. Protocol text here is therefore
+#   written with "\n".
+# - Ctrl-C: while code runs (boot.py, main.py, REPL input) ISIG is on, so a received
+#   \x03 becomes SIGINT, which the unix port raises as KeyboardInterrupt; at the prompts
+#   ISIG is off and \x03 is an ordinary byte. pyexec.c enables the interrupt character
+#   only around execution in the same way.
+# - resets: the device writes one record to the control pipe (fd in argv) and waits to
+#   be killed: b"SR" / b"SF" soft reset into the raw / friendly REPL, b"H" hard reset
+#   (machine.reset()). The host starts a new process, so every reset begins with fresh
+#   module state, threads and timers included.
+# - filesystem: the board's folder is mounted at "/" (vfs.VfsPosix(root) in _BoardFs), so open(),
+#   os.* and import all see the board's files; sys.path is ['', '.frozen', '/lib'] as on
+#   rp2/esp32. tools/hostmachine/machine.py is imported before the mount and stays in
+#   sys.modules as the board's built-in `machine`. Not a security sandbox: "/.." reaches
+#   the host.
+import sys
+import os
+import time
+
+try:
+    import termios
+except ImportError:
+    termios = None
+import vfs
+
+_CTRL_A = 1
+_CTRL_B = 2
+_CTRL_C = 3
+_CTRL_D = 4
+_CTRL_E = 5
+_SOFT = "soft"
+_ISIG = 0o1  # termios c_lflag bit on Linux (the unix port's termios has no constant for it)
+_LFLAG = 3
+_PASTE_WINDOW = 128  # raw-paste flow-control window: half of pyexec.c's 256-byte buffer
+
+_stdin = sys.stdin.buffer
+_stdout = sys.stdout.buffer
+_ctl = [None]  # control pipe to the host
+# Inputs executed per REPL kind since this (re)start: tests read them to see which
+# protocol a client used (e.g. that mpremote went through raw-paste mode).
+stats = {"raw": 0, "paste": 0, "friendly": 0}
+_tty = [termios is not None]
+
+
+def _w(s):
+    sys.stdout.write(s)
+
+
+def _wb(b):
+    _stdout.write(b)
+
+
+def _getc():
+    """Next byte from the serial line. A KeyboardInterrupt that lands here (a late
+    Ctrl-C) counts as the key itself. End of input means the host is gone."""
+    try:
+        b = _stdin.read(1)
+    except KeyboardInterrupt:
+        return _CTRL_C
+    except OSError:
+        b = b""
+    if not b:
+        raise SystemExit(0)
+    return b[0]
+
+
+def _isig(on):
+    if not _tty[0]:
+        return
+    try:
+        a = termios.tcgetattr(0)
+        if on:
+            a[_LFLAG] |= _ISIG
+        else:
+            a[_LFLAG] &= ~_ISIG
+        termios.tcsetattr(0, termios.TCSANOW, a)
+    except OSError:
+        _tty[0] = False  # not a terminal (run by hand): no Ctrl-C as a signal
+
+
+def _settle():
+    # A few backward jumps: the VM raises a KeyboardInterrupt still pending from a
+    # SIGINT delivered just before ISIG went off, here rather than later at a prompt.
+    i = 0
+    while i < 3:
+        i += 1
+
+
+def _run(src, g, kind, name):
+    try:
+        exec(compile(src, name, kind), g)
+    except BaseException as e:  # noqa: B036 - reported to the REPL like pyexec does
+        return e
+    return None
+
+
+def _execute(src, g, kind, name="<stdin>"):
+    """Compile and run src in g with Ctrl-C enabled; returns the exception or None.
+    A Ctrl-C that arrives after the code finished becomes its KeyboardInterrupt, as
+    pyexec's mp_handle_pending() after execution does."""
+    started = False
+    exc = None
+    while True:
+        try:
+            if not started:
+                started = True
+                _isig(True)
+                exc = _run(src, g, kind, name)
+            _isig(False)
+            _settle()
+            return exc
+        except KeyboardInterrupt as e:
+            exc = e
+
+
+def _report(exc, eof):
+    """Print the result of an execution; True when it asks for a soft reset (SystemExit)."""
+    if eof:
+        _wb(b"\x04")
+    forced = False
+    if exc is not None:
+        if isinstance(exc, SystemExit):
+            forced = True
+        else:
+            sys.print_exception(exc)
+    if eof:
+        _wb(b"\x04")
+    return forced
+
+
+# -- raw REPL ----------------------------------------------------------------------
+def _raw_paste(cmd, g):
+    if cmd != 0x41:  # 'A': the only raw-paste command
+        _wb(b"R\x00")
+        return False
+    _wb(b"R\x01" + bytes((_PASTE_WINDOW & 0xFF, _PASTE_WINDOW >> 8)) + b"\x01")
+    src = bytearray()
+    remain = _PASTE_WINDOW
+    while True:
+        c = _getc()
+        if c == _CTRL_C or c == _CTRL_D:
+            break
+        src.append(c)
+        remain -= 1
+        if remain == 0:
+            _wb(b"\x01")  # another window of input may come
+            remain = _PASTE_WINDOW
+    _wb(b"\x04")  # end of input acknowledged
+    if c == _CTRL_C:
+        exc = KeyboardInterrupt()
+    else:
+        stats["paste"] += 1
+        exc = _execute(bytes(src), g, "exec")
+    return _report(exc, True)
+
+
+def _raw_repl(g):
+    _w("raw REPL; CTRL-B to exit\n>")
+    line = bytearray()
+    while True:
+        c = _getc()
+        if c == _CTRL_A:
+            if len(line) == 2 and line[0] == _CTRL_E:
+                if _raw_paste(line[1], g):
+                    return _SOFT
+                line = bytearray()
+                _w(">")
+            else:
+                line = bytearray()
+                _w("raw REPL; CTRL-B to exit\n>")
+        elif c == _CTRL_B:
+            _w("\n")
+            return "F"
+        elif c == _CTRL_C:
+            line = bytearray()
+        elif c != _CTRL_D:
+            line.append(c)
+        else:
+            _w("OK")
+            if not line:
+                _w("\n")
+                return _SOFT
+            stats["raw"] += 1
+            exc = _execute(bytes(line), g, "exec")
+            line = bytearray()
+            if _report(exc, True):
+                return _SOFT
+            _w(">")
+
+
+# -- friendly REPL -------------------------------------------------------------------
+_BLOCK_STARTS = ("if ", "elif ", "else", "for ", "while ", "def ", "class ", "try", "except",
+                 "finally", "with ", "async ", "@", "match ")
+
+
+def _continues(src):
+    """Does the input so far need more lines (a simplified py/repl.c rule)?"""
+    lines = src.split("\n")
+    if len(lines) > 1 and not lines[-1].strip():
+        return False  # an empty line ends a compound statement
+    depth = 0
+    quote = None
+    i = 0
+    n = len(src)
+    while i < n:
+        ch = src[i]
+        if quote is not None:
+            if src.startswith(quote, i):
+                i += len(quote)
+                quote = None
+                continue
+            if ch == "\\":
+                i += 1
+            elif ch == "\n" and len(quote) == 1:
+                quote = None
+        elif ch == "#":
+            while i < n and src[i] != "\n":
+                i += 1
+            continue
+        elif ch == '"' or ch == "'":
+            quote = src[i:i + 3] if src.startswith(ch * 3, i) else ch
+            i += len(quote)
+            continue
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        i += 1
+    if depth > 0 or (quote is not None and len(quote) == 3) or src.endswith("\\"):
+        return True
+    if len(lines) > 1:
+        return True  # inside a compound statement until an empty line
+    first = lines[0].strip()
+    return first.endswith(":") or first.startswith(_BLOCK_STARTS)
+
+
+def _skip_escape():
+    # Cursor keys and the like: consumed and ignored (no history or line editing).
+    c = _getc()
+    if c == 0x5B or c == 0x4F:  # '[' or 'O'
+        while True:
+            c = _getc()
+            if 0x40 <= c <= 0x7E:
+                return
+
+
+def _readline(prompt):
+    """(control, text): control is 0 for a line ended by Enter, else the control key."""
+    _w(prompt)
+    buf = bytearray()
+    while True:
+        c = _getc()
+        if c == _CTRL_C:
+            return _CTRL_C, ""
+        if not buf and (c == _CTRL_A or c == _CTRL_B or c == _CTRL_D or c == _CTRL_E):
+            return c, ""
+        if c == 13:
+            _w("\n")
+            try:
+                return 0, str(buf, "utf-8")
+            except UnicodeError:
+                return 0, "#"  # undecodable input: an empty statement
+        if c == 8 or c == 127:
+            if buf:
+                while buf and (buf[-1] & 0xC0) == 0x80:  # utf-8 continuation bytes
+                    buf.pop()
+                buf.pop()
+                _w("\b \b")
+        elif c == 27:
+            _skip_escape()
+        elif c >= 32:
+            buf.append(c)
+            _wb(bytes((c,)))
+
+
+def _paste_mode():
+    _w("\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\n=== ")
+    buf = bytearray()
+    while True:
+        c = _getc()
+        if c == _CTRL_C:
+            _w("\n")
+            return None
+        if c == _CTRL_D:
+            _w("\n")
+            return bytes(buf)
+        if c == 13:
+            buf.append(10)
+            _w("\n=== ")
+        else:
+            buf.append(c)
+            _wb(bytes((c,)))
+
+
+def _banner():
+    v = sys.implementation.version
+    built = sys.version.split(" on ")[-1]
+    _w("MicroPython v%d.%d.%d%s on %s; %s (helix virtual board)\nType \"help()\" for more information.\n"
+       % (v[0], v[1], v[2], "-" + v[3] if len(v) > 3 and v[3] else "", built, sys.implementation._machine))
+
+
+def _friendly_repl(g):
+    _banner()
+    while True:
+        ctrl, text = _readline(">>> ")
+        if ctrl == _CTRL_A:
+            _w("\n")
+            return "R"
+        if ctrl == _CTRL_B:
+            _w("\n")
+            _banner()
+            continue
+        if ctrl == _CTRL_C:
+            _w("\n")
+            continue
+        if ctrl == _CTRL_D:
+            _w("\n")
+            return _SOFT
+        if ctrl == _CTRL_E:
+            src = _paste_mode()
+            kind = "exec"
+        else:
+            src = text
+            kind = "single"
+            while src and _continues(src):
+                ctrl, more = _readline("... ")
+                if ctrl == _CTRL_C:
+                    _w("\n")
+                    src = None
+                elif ctrl == _CTRL_D:
+                    break  # stop entering the compound statement and run it
+                else:
+                    src = src + "\n" + more
+            if src:
+                src += "\n"
+        if not src or not src.strip():
+            continue
+        stats["friendly"] += 1
+        if _report(_execute(src, g, kind), False):
+            return _SOFT
+
+
+# -- filesystem ----------------------------------------------------------------------
+class _BoardFs:
+    """The board's filesystem: vfs.VfsPosix(root) behind the VFS protocol, adding the
+    file sizes that VfsPosix.ilistdir leaves out (littlefs/FAT on a board report them,
+    and `mpremote fs ls` shows them)."""
+
+    def __init__(self, root):
+        self._v = vfs.VfsPosix(root)
+
+    def mount(self, readonly, mkfs):
+        pass
+
+    def umount(self):
+        pass
+
+    def ilistdir(self, path):
+        v = self._v
+        base = path.rstrip("/") + "/"
+        for e in v.ilistdir(path):
+            if len(e) < 4:
+                size = 0
+                if e[1] != 0x4000:
+                    try:
+                        size = v.stat(base + e[0])[6]
+                    except OSError:
+                        pass
+                e = (e[0], e[1], e[2], size)
+            yield e
+
+    def open(self, path, mode):
+        return self._v.open(path, mode)
+
+    def stat(self, path):
+        return self._v.stat(path)
+
+    def statvfs(self, path):
+        return self._v.statvfs(path)
+
+    def mkdir(self, path):
+        return self._v.mkdir(path)
+
+    def rmdir(self, path):
+        return self._v.rmdir(path)
+
+    def remove(self, path):
+        return self._v.remove(path)
+
+    def rename(self, old, new):
+        return self._v.rename(old, new)
+
+    def chdir(self, path):
+        return self._v.chdir(path)
+
+    def getcwd(self):
+        return self._v.getcwd()
+
+
+# -- resets and start-up -------------------------------------------------------------
+def _request(record):
+    """Ask the host for a reset and wait to be replaced by a new process."""
+    _ctl[0].write(record)
+    while True:
+        time.sleep(1)
+
+
+def hard_reset():
+    """machine.reset() of the virtual board: the host starts a fresh device process,
+    which runs boot.py and main.py like a board after power-on."""
+    _request(b"H")
+
+
+def soft_reset():
+    """machine.soft_reset(): raises SystemExit, which the REPL turns into a soft reset."""
+    raise SystemExit
+
+
+def _boot_file(path, g):
+    """pyexec_file_if_exists(): run path from the board's root; True to soft reset."""
+    try:
+        with open(path, "rb") as f:
+            src = f.read()
+    except OSError:
+        return False
+    g["__file__"] = path
+    return _report(_execute(src, g, "exec", path), False)
+
+
+def _setup(argv):
+    root, hostlib, ctl_fd, mode = argv[1], argv[2], argv[3], argv[4]
+    _ctl[0] = open("/dev/fd/" + ctl_fd, "wb")
+    if hostlib:
+        sys.path.insert(0, hostlib)
+        try:
+            import machine
+
+            machine.reset = hard_reset
+            machine.soft_reset = soft_reset
+        except (ImportError, AttributeError) as e:  # no hostmachine: the read-only built-in
+            _w("vboard: no host machine module (%r)\n" % (e,))
+        sys.path.pop(0)
+    vfs.umount("/")
+    vfs.mount(_BoardFs(root), "/")
+    os.chdir("/")
+    sys.path.clear()
+    sys.path.extend(("", ".frozen", "/lib"))
+    sys.argv.clear()
+    return mode
+
+
+def main(g):
+    """Run the board until a reset: boot.py, main.py, then the REPLs."""
+    mode = _setup(sys.argv)
+    for k in list(g):
+        if k != "__name__":
+            del g[k]
+    _isig(False)
+    forced = _boot_file("boot.py", g)
+    if not forced and mode == "F":
+        forced = _boot_file("main.py", g)
+    while not forced:
+        try:
+            r = _raw_repl(g) if mode == "R" else _friendly_repl(g)
+        except KeyboardInterrupt:
+            continue  # a stray late Ctrl-C in the REPL itself: start the prompt again
+        if r == _SOFT:
+            break
+        mode = r
+    _w("MPY: soft reboot\n")
+    _request(b"S" + mode.encode())
