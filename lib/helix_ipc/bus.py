@@ -281,7 +281,7 @@ class EventBus:
             if self._res is not None:
                 return (self._nested)(event)
             try:
-                self._res = self._index.get(event._key, self._fallback)
+                self._res = self._index.get(event._topic_key, self._fallback)
                 for self._cur in self._res._h:
                     self._r = (self._cur)(event)
                     if self._r is not None and self._r is not _HANDLED:
@@ -304,7 +304,7 @@ class EventBus:
             if self._res is not None:
                 return (self._nested)(event)
             try:
-                self._res = self._index.get(event._key, self._fallback)
+                self._res = self._index.get(event._topic_key, self._fallback)
                 for self._cur in self._res._h:
                     self._r = (self._cur)(event)
                     if self._r is not None and self._r is not _HANDLED:

@@ -6,7 +6,7 @@
 # Reading fields, `.topic` of a built-in variant and the constants is allocation-free
 # and safe anywhere.
 #
-# Each event carries `_key`, the small int (built-in topics) or str (custom topics) the
+# Each event carries `_topic_key`, the small int (built-in topics) or str (custom topics) the
 # bus indexes by, so that dispatch never calls a Python-level __hash__/__eq__.
 
 from ._compat import const
@@ -141,7 +141,7 @@ class Tick(Event):
     """A timer tick: `timestamp_ns` since the tick source started, `tick_number`."""
 
     topic = EventTopic.TICK
-    _key = _K_TICK
+    _topic_key = _K_TICK
     _fields = ("timestamp_ns", "tick_number")
     _label = "Event.Tick"
 
@@ -154,15 +154,18 @@ class Shutdown(Event):
     """The system is shutting down."""
 
     topic = EventTopic.SHUTDOWN
-    _key = _K_SHUTDOWN
+    _topic_key = _K_SHUTDOWN
     _label = "Event.Shutdown"
+
+    def __init__(self):  # explicit: MicroPython's object() would accept arguments
+        pass
 
 
 class MemoryPressure(Event):
     """Memory is getting short: `level` (a MemoryPressureLevel), `available_bytes`."""
 
     topic = EventTopic.MEMORY_PRESSURE
-    _key = _K_MEMORY_PRESSURE
+    _topic_key = _K_MEMORY_PRESSURE
     _fields = ("level", "available_bytes")
     _label = "Event.MemoryPressure"
 
@@ -177,7 +180,7 @@ class CpuHotplug(Event):
     """A CPU went online (`online` True) or offline."""
 
     topic = EventTopic.CPU_HOTPLUG
-    _key = _K_CPU_HOTPLUG
+    _topic_key = _K_CPU_HOTPLUG
     _fields = ("cpu_id", "online")
     _label = "Event.CpuHotplug"
 
@@ -190,7 +193,7 @@ class ProcessCreated(Event):
     """A process `pid` was created by `parent_pid` (topic PROCESS)."""
 
     topic = EventTopic.PROCESS
-    _key = _K_PROCESS
+    _topic_key = _K_PROCESS
     _fields = ("pid", "parent_pid")
     _label = "Event.ProcessCreated"
 
@@ -203,7 +206,7 @@ class ProcessExited(Event):
     """A process `pid` exited with `exit_code` (topic PROCESS)."""
 
     topic = EventTopic.PROCESS
-    _key = _K_PROCESS
+    _topic_key = _K_PROCESS
     _fields = ("pid", "exit_code")
     _label = "Event.ProcessExited"
 
@@ -216,7 +219,7 @@ class Interrupt(Event):
     """Hardware interrupt `vector` taken on `cpu_id`."""
 
     topic = EventTopic.INTERRUPT
-    _key = _K_INTERRUPT
+    _topic_key = _K_INTERRUPT
     _fields = ("vector", "cpu_id")
     _label = "Event.Interrupt"
 
@@ -236,14 +239,14 @@ class Custom(Event):
         _check_name(name, "custom event name")
         self.name = name
         self.data = data
-        self._key = name
+        self._topic_key = name
         self._topic = None
 
     @property
     def topic(self):
         t = self._topic
         if t is None:
-            t = self._topic = _CustomTopic(self._key)
+            t = self._topic = _CustomTopic(self._topic_key)
         return t
 
 
