@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test demo bench check clean
+.PHONY: all venv test demo bench check clean deploy repl vboard
 
 all: test
 
@@ -36,6 +36,23 @@ demo: venv
 
 bench: venv
 	$(BIN)/python tools/bench/run.py
+
+# Boards: `make deploy BOARD=rp2040|esp32|unix PORT=/dev/ttyACM0` compiles lib/helix_ipc
+# to .mpy for the board and copies what changed with mpremote, then resets the board;
+# `make repl PORT=...` opens its REPL. `make vboard` runs a virtual board (the unix port
+# behind a pty) in the foreground: its port is build/vboard/$(VBOARD)/tty.
+BOARD  ?=
+PORT   ?=
+VBOARD ?= unix
+
+deploy: venv
+	$(BIN)/python tools/deploy --board "$(BOARD)" --port "$(PORT)"
+
+repl: venv
+	$(BIN)/python tools/deploy repl --port "$(PORT)"
+
+vboard: venv
+	$(BIN)/python tools/vboard --name "$(VBOARD)"
 
 clean:
 	rm -rf $(VENV) .venv-check-rp2 .venv-check-esp32 build .pytest_cache

@@ -24,6 +24,7 @@
 #   sys.modules as the board's built-in `machine`. Not a security sandbox: "/.." reaches
 #   the host.
 import sys
+import io
 import os
 import time
 
@@ -123,6 +124,17 @@ def _execute(src, g, kind, name="<stdin>"):
             exc = e
 
 
+_OWN_FRAMES = 'File "%s"' % __file__
+
+
+def _print_exception(exc):
+    # As a board prints it: without the frames of this file (exec() adds one).
+    buf = io.StringIO()
+    sys.print_exception(exc, buf)
+    lines = buf.getvalue().split("\n")
+    _w("\n".join(line for line in lines if _OWN_FRAMES not in line))
+
+
 def _report(exc, eof):
     """Print the result of an execution; True when it asks for a soft reset (SystemExit)."""
     if eof:
@@ -132,7 +144,7 @@ def _report(exc, eof):
         if isinstance(exc, SystemExit):
             forced = True
         else:
-            sys.print_exception(exc)
+            _print_exception(exc)
     if eof:
         _wb(b"\x04")
     return forced
@@ -398,6 +410,12 @@ class _BoardFs:
         return self._v.remove(path)
 
     def rename(self, old, new):
+        # VfsPosix(root).rename builds both absolute paths in one shared buffer, so the
+        # second overwrites the first (ENOENT). Relative paths skip that buffer: give the
+        # old path relative to the process's cwd, which VfsPosix.chdir keeps in step.
+        if old.startswith("/"):
+            depth = len([p for p in self._v.getcwd().split("/") if p])
+            old = "../" * depth + old.lstrip("/")
         return self._v.rename(old, new)
 
     def chdir(self, path):
