@@ -32,26 +32,18 @@ class EventTopic:
     PROCESS, INTERRUPT, ALL (every event), or EventTopic.Custom(name).
     Topics compare and hash by value: EventTopic.Custom("x") == EventTopic.Custom("x")."""
 
-    def __init__(self, key, label):
+    def __init__(self, key, name):
         self._key = key
-        self._label = label
+        self.name = name  # the constant's name ("TICK") or the custom name
 
     def __eq__(self, other):
         return isinstance(other, EventTopic) and other._key == self._key
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
 
     def __hash__(self):
         return hash(self._key)
 
     def __repr__(self):
-        return self._label
-
-    @property
-    def name(self):
-        """The custom name, or the constant's name (e.g. "TICK")."""
-        return self._label[11:]  # after "EventTopic."
+        return "EventTopic." + self.name
 
 
 class _CustomTopic(EventTopic):
@@ -60,23 +52,19 @@ class _CustomTopic(EventTopic):
     def __init__(self, name):
         _check_name(name, "custom topic name")
         self._key = name
-        self._label = None
+        self.name = name
 
     def __repr__(self):
         return "EventTopic.Custom(%r)" % self._key
 
-    @property
-    def name(self):
-        return self._key
 
-
-EventTopic.TICK = EventTopic(_K_TICK, "EventTopic.TICK")
-EventTopic.SHUTDOWN = EventTopic(_K_SHUTDOWN, "EventTopic.SHUTDOWN")
-EventTopic.MEMORY_PRESSURE = EventTopic(_K_MEMORY_PRESSURE, "EventTopic.MEMORY_PRESSURE")
-EventTopic.CPU_HOTPLUG = EventTopic(_K_CPU_HOTPLUG, "EventTopic.CPU_HOTPLUG")
-EventTopic.PROCESS = EventTopic(_K_PROCESS, "EventTopic.PROCESS")
-EventTopic.INTERRUPT = EventTopic(_K_INTERRUPT, "EventTopic.INTERRUPT")
-EventTopic.ALL = EventTopic(_K_ALL, "EventTopic.ALL")
+EventTopic.TICK = EventTopic(_K_TICK, "TICK")
+EventTopic.SHUTDOWN = EventTopic(_K_SHUTDOWN, "SHUTDOWN")
+EventTopic.MEMORY_PRESSURE = EventTopic(_K_MEMORY_PRESSURE, "MEMORY_PRESSURE")
+EventTopic.CPU_HOTPLUG = EventTopic(_K_CPU_HOTPLUG, "CPU_HOTPLUG")
+EventTopic.PROCESS = EventTopic(_K_PROCESS, "PROCESS")
+EventTopic.INTERRUPT = EventTopic(_K_INTERRUPT, "INTERRUPT")
+EventTopic.ALL = EventTopic(_K_ALL, "ALL")
 EventTopic.Custom = _CustomTopic
 ALL_KEY = _K_ALL
 
@@ -124,11 +112,8 @@ class Event:
     def __eq__(self, other):
         return type(other) is type(self) and other._values() == self._values()
 
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
     def __hash__(self):
-        return hash((self._label, self._values()))
+        return hash(self._values())
 
     def __repr__(self):
         return "%s(%s)" % (
@@ -287,11 +272,8 @@ class _ErrorResponse(EventResponse):
     def __eq__(self, other):
         return isinstance(other, _ErrorResponse) and other.message == self.message
 
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
     def __hash__(self):
-        return hash(("EventResponse.Error", self.message))
+        return hash(self.message)
 
     def __repr__(self):
         return "EventResponse.Error(%r)" % (self.message,)
