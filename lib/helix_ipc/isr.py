@@ -10,8 +10,7 @@
 #   publish in posting order. One drain runs at a time; a nested poll() returns 0.
 # Counters wrap at 2**29 so they stay small ints on 32-bit boards.
 
-from ._compat import const, new_lock
-from . import _compat
+from ._compat import const, new_lock, schedule as _mp_schedule
 from ._record import Record
 
 _CMASK = const((1 << 29) - 1)
@@ -33,11 +32,13 @@ def check_capacity(capacity):
 class IsrQueue:
     """A preallocated ring of (kind, a, b) posts drained into `publish(event)`.
 
-    `build(kind, a, b)` turns a post into an event (task context); by default
-    `kind(a, b)`. `schedule` is the function that schedules the drain (default
-    `micropython.schedule`; None: nothing is scheduled and poll() drains)."""
+    The drain turns a post into an event (task context): `nullary()` when kind is
+    `nullary` (Event.Shutdown), `custom(a)` when kind is `custom` and b == 0
+    (Event.Custom without data), else `kind(a, b)`, or `build(kind, a, b)` when a
+    build function is given. `schedule` is the function that schedules the drain
+    (default `micropython.schedule`; None: nothing is scheduled and poll() drains)."""
 
-    def __init__(self, capacity, publish, build=None, schedule=_DEFAULT):
+    def __init__(self, capacity, publish, build=None, schedule=_DEFAULT, nullary=None, custom=None):
         check_capacity(capacity)
         size = 1
         while size < capacity:
@@ -56,8 +57,10 @@ class IsrQueue:
         self.last_error = None
         self._publish = publish
         self._build = build
+        self._nullary = nullary
+        self._custom = custom
         if schedule is _DEFAULT:
-            schedule = _compat.schedule
+            schedule = _mp_schedule
         self._schedule = schedule
         # With no scheduler a drain is "always pending": post() never tries to schedule.
         self._pending = schedule is None
@@ -66,7 +69,7 @@ class IsrQueue:
         self._draining = False
 
     # -- posting side (hard-IRQ safe) -------------------------------------------
-    def post(self, kind, a, b):
+    def post(self, kind, a=0, b=0):
         """Queue one event; False when the ring is full (the post is counted as dropped)."""
         w = self._w
         n = (w - self._r) & _CMASK
@@ -137,6 +140,8 @@ class IsrQueue:
         bb = self._b
         build = self._build
         publish = self._publish
+        nullary = self._nullary
+        custom = self._custom
         r = self._r
         while r != self._w:
             i = r & self._mask
@@ -145,7 +150,11 @@ class IsrQueue:
             b = bb[i]
             r = (r + 1) & _CMASK
             self._r = r  # slot free; a post that raises below is skipped, not retried
-            if build is None:
+            if kind is nullary:
+                publish(kind())
+            elif kind is custom and b == 0:
+                publish(kind(a))
+            elif build is None:
                 publish(kind(a, b))
             else:
                 publish(build(kind, a, b))
