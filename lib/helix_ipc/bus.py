@@ -43,6 +43,8 @@ import sys
 from ._compat import const, new_lock
 from ._record import Record
 from .errors import InternalError
+from .isr import IsrQueue
+from .board import get as _board_get
 from .events import (
     ALL_KEY,
     Event,
@@ -240,7 +242,14 @@ class EventBus:
     `events_dispatched` counts publishes delivered, `events_dropped` publishes not
     delivered (bus paused, or nesting limit hit). `error_hook(name, error)` is called for
     each failing handler with the subscription name and the exception raised (None if
-    this build cannot tell) or the value returned; None prints one line to stderr."""
+    this build cannot tell) or the value returned; None prints one line to stderr.
+
+    Interrupt layer (helix_ipc.isr): `publish_from_isr(kind, a=0, b=0) -> bool` is
+    hard-IRQ safe (no allocation, no lock, never raises; False = dropped and counted);
+    posts are delivered through publish, in order, by a drain scheduled with
+    micropython.schedule, or by `poll() -> int` (the only way on CPython).
+    `isr_stats()`: posted, delivered, dropped, schedule_failures, high_water.
+    `isr_capacity` sizes the post ring (default: the board profile's)."""
 
     def __init__(self, isr_capacity=None):
         self._isr_capacity = isr_capacity  # the interrupt layer's post ring size
@@ -271,6 +280,19 @@ class EventBus:
         self._slow = self._slow_path
         self._recover = self._recover_path
         self._nested = self._nested_path
+        # interrupt layer: the ring exists before any IRQ can post; both entry points
+        # are bound once here (taking a bound method in an IRQ would allocate)
+        self._isr = IsrQueue(
+            _board_get("isr_capacity") if isr_capacity is None else isr_capacity,
+            self.publish, nullary=Event.Shutdown, custom=Event.Custom,
+        )
+        self.publish_from_isr = self._isr.post
+        self.poll = self._isr.poll
+
+    def isr_stats(self):
+        """Counters of the interrupt layer: posted, delivered, dropped,
+        schedule_failures, high_water (also errors: posts the drain could not build)."""
+        return self._isr.stats()
 
     # -- publishing --------------------------------------------------------------------
     if _exc_info is not None:
