@@ -40,6 +40,7 @@ _attrs = {
     "subscribe": "bus",
     "unsubscribe": "bus",
     "publish_event": "bus",
+    "NestingTooDeep": "bus",
     # messages and router
     "MessagePriority": "messages",
     "ModuleAddress": "messages",
