@@ -1,0 +1,227 @@
+# helix_ipc.tick: TickSource, periodic Event.Tick from a hardware timer or a host thread.
+#
+# Contexts:
+# - start()/stop()/stats(): task context.
+# - The timer callback `_irq` is hard-IRQ safe (allocates nothing, never raises): it
+#   counts the hardware tick (a small int that wraps at 2**29), reads ticks_us() and
+#   posts both through bus.publish_from_isr. Give a bus's IRQ path one producer at a time.
+# - The drain (scheduler / poll()) calls the run's converter, which widens the two small
+#   ints into Event.Tick(timestamp_ns, tick_number): nanoseconds since start() and the
+#   hardware tick count, both monotonic across ticks_us wraparound (2**30 us). A tick the
+#   ring had no room for leaves a gap in tick_number, counted in stats().lost and .gaps.
+# Backend: machine.Timer with the board profile's timer id and mode (rp2: virtual timer
+# -1, hard; esp32: timer 0, soft), else a thread (_thread), else start() raises
+# NotImplementedError. Importing this module needs neither.
+
+from ._compat import const, ticks_us, ticks_diff, ticks_add, machine_module
+from .board import profile as _board_profile, validate as _board_validate
+from ._record import Record
+
+_CMASK = const((1 << 29) - 1)
+_AUTO = object()
+
+_STAT_FIELDS = ("hz", "running", "backend", "fired", "delivered", "lost", "gaps")
+
+
+class _Run:
+    # One start()..stop() run: widens posted ticks in the drain (task context).
+    # Its bound `make` is the `kind` the IRQ posts, so ticks still queued from an earlier
+    # run are widened against that run's origin.
+
+    def __init__(self, src, tick_class, t0):
+        self._src = src
+        self._tick = tick_class
+        self._last_us = t0
+        self._elapsed_us = 0
+        self._last_n = 0
+        self._number = 0
+        self.make = self._make
+
+    def _make(self, us, n):
+        d = ticks_diff(us, self._last_us)
+        if d > 0:  # never backwards
+            self._elapsed_us += d
+            self._last_us = us
+        dn = (n - self._last_n) & _CMASK
+        self._last_n = n
+        self._number += dn
+        src = self._src
+        src._delivered += 1
+        if dn > 1:
+            src._gaps += dn - 1
+        return self._tick(self._elapsed_us * 1000, self._number)
+
+
+def _tick_class():
+    from .events import Event
+
+    return Event.Tick
+
+
+class TickSource:
+    """Event.Tick(timestamp_ns, tick_number) at `hz` (default: the board profile's
+    tick_hz) on `bus` (default: the global bus), through the bus's IRQ path.
+
+    start(), stop() (restartable: each start() begins a new run with timestamp 0 and
+    tick_number counting from 1), stats(). `machine`, `thread`, `clock`, `profile` and
+    `tick_class` are injection points for tests and virtual boards."""
+
+    def __init__(self, hz=None, bus=None, machine=_AUTO, thread=_AUTO, clock=None, profile=None,
+                 tick_class=None):
+        p = _board_profile() if profile is None else _board_validate(profile)
+        if hz is None:
+            hz = p["tick_hz"]
+        if not isinstance(hz, int) or isinstance(hz, bool):
+            raise TypeError("hz must be an int, got %s" % type(hz).__name__)
+        if hz < 1 or hz > p["max_tick_hz"]:
+            raise ValueError("hz must be 1..%d on %s, got %d" % (p["max_tick_hz"], p["name"], hz))
+        self.hz = hz
+        self._profile = p
+        self._bus = bus
+        self._machine = machine
+        self._thread = thread
+        self._clock = ticks_us if clock is None else clock
+        self._tick_class = tick_class
+        self._running = False
+        self._backend = None
+        self._timer = None
+        self._gen = 0  # host thread generation: a thread runs while it matches
+        self._thread_gen = -1  # the generation whose thread is still looping
+        # IRQ-side state, created before any timer exists
+        self._post = None
+        self._make = None
+        self._n = 0
+        self._fired_base = 0
+        self._lost = 0
+        # drain-side counters
+        self._delivered = 0
+        self._gaps = 0
+        self._irq_cb = self._irq  # made once: taking a bound method in an IRQ allocates
+
+    # -- IRQ side -------------------------------------------------------------------
+    def _irq(self, _timer):
+        n = (self._n + 1) & _CMASK
+        self._n = n
+        if not self._post(self._make, self._clock(), n):
+            self._lost = (self._lost + 1) & _CMASK
+
+    # -- task side ------------------------------------------------------------------
+    def start(self):
+        """Start ticking (does nothing when running). Raises NotImplementedError when
+        this interpreter has neither machine.Timer nor _thread."""
+        if self._running:
+            return
+        machine = machine_module() if self._machine is _AUTO else self._machine
+        timer_class = getattr(machine, "Timer", None) if machine is not None else None
+        thread = None
+        if timer_class is None:
+            thread = _thread_module() if self._thread is _AUTO else self._thread
+            if thread is None:
+                raise NotImplementedError(
+                    "TickSource needs machine.Timer or _thread; this interpreter has neither"
+                )
+        if self._tick_class is None:
+            self._tick_class = _tick_class()
+        if self._post is None:
+            bus = self._bus
+            if bus is None:
+                from .bus import global_event_bus
+
+                bus = self._bus = global_event_bus()
+            self._post = bus.publish_from_isr
+        # a new run: everything the IRQ side reads exists before the timer starts
+        self._fired_base += self._n
+        self._n = 0
+        self._make = _Run(self, self._tick_class, self._clock()).make
+        if timer_class is not None:
+            self._start_timer(timer_class)
+        else:
+            self._start_thread(thread)
+        self._running = True
+
+    def _start_timer(self, timer_class):
+        p = self._profile
+        timer = timer_class(p["timer_id"])
+        if p["timer_hard"]:
+            timer.init(mode=timer_class.PERIODIC, freq=self.hz, callback=self._irq_cb, hard=True)
+        else:
+            timer.init(mode=timer_class.PERIODIC, freq=self.hz, callback=self._irq_cb)
+        self._timer = timer
+        self._backend = "machine.Timer"
+
+    def _start_thread(self, thread):
+        self._gen += 1
+        self._thread_gen = self._gen
+        self._backend = "thread"
+        thread.start_new_thread(self._thread_main, (self._gen,))
+
+    def _thread_main(self, gen):
+        # The host timer: calls the IRQ callback every period, never in bursts.
+        import time
+
+        sleep_us = getattr(time, "sleep_us", None)
+        period = 1000000 // self.hz
+        due = ticks_add(ticks_us(), period)
+        while self._gen == gen:
+            wait = ticks_diff(due, ticks_us())
+            if wait > 0:
+                if sleep_us is not None:
+                    sleep_us(wait)
+                else:
+                    time.sleep(wait / 1000000)
+            if self._gen != gen:
+                break
+            self._irq(None)
+            due = ticks_add(due, period)
+            if ticks_diff(due, ticks_us()) < 0:
+                due = ticks_us()
+        if self._thread_gen == gen:
+            self._thread_gen = -1
+
+    def stop(self):
+        """Stop ticking (does nothing when stopped). Ticks already posted are still
+        delivered by the bus's drain."""
+        if not self._running:
+            return
+        self._running = False
+        if self._timer is not None:
+            self._timer.deinit()
+            self._timer = None
+        else:
+            gen = self._gen
+            self._gen += 1
+            _wait_until_not(self, gen)
+
+    def stats(self):
+        """hz, running, backend, fired (hardware ticks), delivered (Tick events built),
+        lost (ticks the IRQ ring refused), gaps (tick numbers skipped in delivered ticks)."""
+        return Record(
+            _STAT_FIELDS,
+            (self.hz, self._running, self._backend, self._fired_base + self._n,
+             self._delivered, self._lost, self._gaps),
+        )
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+
+
+def _thread_module():
+    try:
+        import _thread
+    except ImportError:
+        return None
+    return _thread
+
+
+def _wait_until_not(src, gen):
+    # Wait (at most ~2 s) for the host thread of generation gen to leave its loop.
+    import time
+
+    for _ in range(2000):
+        if src._thread_gen != gen:
+            return
+        time.sleep(0.001)
