@@ -1,0 +1,523 @@
+# helix_ipc.router: point-to-point request/response between modules, with a bounded
+# priority mailbox per module.
+#
+# Contexts: task context only (main loop, scheduler callbacks, threads). Nothing here
+# is hard-IRQ safe: `send` runs user handlers and `queue` takes a lock.
+#
+# Concurrency: the registry is copy-on-write. register/unregister build new dicts under
+# the router's lock and publish them with single attribute stores, so `send` looks a
+# module up without any lock (threads without a GIL never see a dict mid-resize). The
+# lock also guards the mailboxes. It is never held while user code runs, so handlers
+# and callbacks may call the router (send, queue, register, unregister) freely.
+#
+# The send hot path is shaped for MicroPython: ids and names live in two dicts (a mix
+# of contiguous int keys and str keys in one dict makes linear probing degrade), their
+# `get` methods are pre-bound, and the frame stays within the 11 words MicroPython
+# keeps on the C stack (past that every call allocates its frame on the heap). That is
+# why `send` catches a handler's exception with a bare `except:` and reads it through
+# sys.exc_info() in `_caught`, which re-raises anything that is not an Exception. Ports
+# without sys.exc_info use `_send_portable` (the same, with `except Exception`).
+
+import sys
+
+from ._compat import const, new_lock
+from .errors import AlreadyRegistered, ChannelFull, ModuleNotFound
+from .messages import (
+    ModuleAddress,
+    Request,
+    Response,
+    Success,
+    Rejected,
+    Error,
+    _NotSupported,
+    Id,
+    Name,
+    _Broadcast,
+    check_module_id,
+    check_name,
+    check_priority,
+)
+
+_MASK = const((1 << 29) - 1)  # counters wrap here: they stay small ints on 32-bit boards
+DEFAULT_MAILBOX_CAPACITY = const(64)
+MAX_MAILBOX_CAPACITY = const(65536)
+
+_str = str  # a module-level alias: builtins are found by a linear scan on MicroPython
+# The Response variants send accepts without a second look (a dict membership test is
+# cheaper than isinstance there); subclasses of Response take the slow path, and pass.
+_RESPONSE_TYPES = {Success: True, Rejected: True, Error: True, _NotSupported: True}
+_exc_info = getattr(sys, "exc_info", None)
+
+
+class _Caught:
+    # What a handler raised, as send's result (never confused with a returned value).
+    def __init__(self, exc):
+        self.exc = exc
+
+
+def _caught():
+    # Called inside send's bare `except:`: the exception being handled, wrapped.
+    # KeyboardInterrupt, SystemExit and the like are re-raised, never swallowed.
+    e = _exc_info()[1]
+    if not isinstance(e, Exception):
+        raise e
+    return _Caught(e)
+
+
+class _NoLock:
+    # Stands in for a lock on builds without threads.
+    def acquire(self):
+        return True
+
+    def release(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        pass
+
+
+def _check_capacity(capacity):
+    if capacity.__class__ is not int:
+        raise TypeError("mailbox_capacity must be an int, got %s" % type(capacity).__name__)
+    if capacity < 1 or capacity > MAX_MAILBOX_CAPACITY:
+        raise ValueError("mailbox_capacity must be 1..%d, got %d" % (MAX_MAILBOX_CAPACITY, capacity))
+    return capacity
+
+
+def _describe(to):
+    if isinstance(to, ModuleAddress):
+        return repr(to)
+    if to.__class__ is int:
+        return "id %d" % to
+    return "name %r" % (to,)
+
+
+class _Mailbox:
+    # One FIFO ring per MessagePriority, each a list of (request, callback) slot pairs
+    # able to hold the whole mailbox, created the first time its priority is used and
+    # reused from then on. Guarded by the router's lock.
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self.count = 0
+        self.rings = [None, None, None, None]
+        self.heads = [0, 0, 0, 0]
+        self.lens = [0, 0, 0, 0]
+        self.callback = None  # the callback of the request pop() returned last
+
+    def push(self, priority, request, callback):
+        ring = self.rings[priority]
+        if ring is None:
+            ring = self.rings[priority] = [None] * (2 * self.capacity)
+        i = self.heads[priority] + self.lens[priority]
+        if i >= self.capacity:
+            i -= self.capacity
+        i += i
+        ring[i] = request
+        ring[i + 1] = callback
+        self.lens[priority] += 1
+        self.count += 1
+
+    def pop(self):
+        # The oldest request of the highest priority (count must be > 0).
+        lens = self.lens
+        p = 3
+        while not lens[p]:
+            p -= 1
+        ring = self.rings[p]
+        h = self.heads[p]
+        i = h + h
+        request = ring[i]
+        self.callback = ring[i + 1]
+        ring[i] = ring[i + 1] = None
+        h += 1
+        self.heads[p] = 0 if h == self.capacity else h
+        lens[p] -= 1
+        self.count -= 1
+        return request
+
+    def take_all(self):
+        # Everything queued, in delivery order, as [(request, callback)]; empties the box.
+        out = []
+        while self.count:
+            request = self.pop()
+            out.append((request, self.callback))
+        self.callback = None
+        return out
+
+
+class _Module:
+    # One registration: what the slow paths, mailboxes and broadcast need.
+
+    def __init__(self, module_id, name, handler, capacity):
+        self.id = module_id
+        self.name = name
+        self.handler = handler
+        self.capacity = capacity
+        self.mailbox = None  # created by the first queue()
+        self.alive = True
+
+    def label(self):
+        return "module %r (id %d)" % (self.name, self.id)
+
+
+class MessageRouter:
+    """Routes requests to registered modules, by id (int >= 0) or name (str).
+
+    `send` calls the module's handler now; `queue` puts the request in the module's
+    bounded mailbox (highest priority first, FIFO within a priority) for a later
+    `process_mailbox`. A handler that raises or returns something other than a
+    Response yields `Response.Error` naming the module and the cause.
+
+    Counters (wrapping at 2**29): `messages_routed` (requests handed to a handler),
+    `handler_errors` (of those, how many raised or returned a non-Response),
+    `messages_refused` (queue() calls refused because the mailbox was full) and
+    `callback_errors` (response callbacks that raised; the exception is dropped).
+    """
+
+    def __init__(self, mailbox_capacity=DEFAULT_MAILBOX_CAPACITY):
+        self._default_capacity = _check_capacity(mailbox_capacity)
+        self._lock = new_lock() or _NoLock()
+        self._ids = {}  # module id -> handler      (copy-on-write)
+        self._names = {}  # module name -> handler  (copy-on-write)
+        self._modules = {}  # module id -> _Module  (copy-on-write)
+        self._by_name = {}  # module name -> _Module (copy-on-write)
+        self._iget = self._ids.get
+        self._nget = self._names.get
+        self.messages_routed = 0
+        self.handler_errors = 0
+        self.messages_refused = 0
+        self.callback_errors = 0
+
+    # -- registry ------------------------------------------------------------------
+
+    def register(self, module_id, name, handler, mailbox_capacity=None):
+        """Register `handler(request) -> Response` under `module_id` and `name`.
+        `mailbox_capacity` (default: the router's, 64) bounds the module's mailbox.
+        Raises AlreadyRegistered when the id or the name is taken."""
+        check_module_id(module_id)
+        check_name(name)
+        if not callable(handler):
+            raise TypeError("handler must be callable, got %s" % type(handler).__name__)
+        if mailbox_capacity is None:
+            capacity = self._default_capacity
+        else:
+            capacity = _check_capacity(mailbox_capacity)
+        m = _Module(module_id, name, handler, capacity)
+        with self._lock:
+            by_id = self._modules.get(module_id)
+            by_name = self._by_name.get(name)
+            if by_id is not None or by_name is not None:
+                raise AlreadyRegistered(_taken(module_id, name, by_id, by_name))
+            modules = dict(self._modules)
+            modules[module_id] = m
+            names_m = dict(self._by_name)
+            names_m[name] = m
+            ids = dict(self._ids)
+            ids[module_id] = handler
+            names = dict(self._names)
+            names[name] = handler
+            self._modules = modules
+            self._by_name = names_m
+            self._ids = ids
+            self._names = names
+            self._iget = ids.get  # published last: send sees a complete module
+            self._nget = names.get
+
+    def unregister(self, module_id):
+        """Remove the module; False if no module has that id. Every request still
+        waiting in its mailbox with a callback is answered with Response.Error."""
+        check_module_id(module_id)
+        with self._lock:
+            m = self._modules.get(module_id)
+            if m is None:
+                return False
+            name = m.name
+            # Rebuilt rather than copied-then-deleted: no tombstones left to probe past.
+            ids = {k: v for k, v in self._ids.items() if k != module_id}
+            names = {k: v for k, v in self._names.items() if k != name}
+            self._iget = ids.get  # unpublished first
+            self._nget = names.get
+            self._ids = ids
+            self._names = names
+            self._modules = {k: v for k, v in self._modules.items() if k != module_id}
+            self._by_name = {k: v for k, v in self._by_name.items() if k != name}
+            m.alive = False
+            pending = m.mailbox.take_all() if m.mailbox is not None else None
+            m.mailbox = None
+        if pending:
+            for request, callback in pending:
+                if callback is not None:
+                    self._answer(
+                        callback,
+                        Error(
+                            "%s was unregistered before handling request %d (%r)"
+                            % (m.label(), request.id, request.request_type)
+                        ),
+                    )
+        return True
+
+    def module_count(self):
+        """How many modules are registered."""
+        return len(self._modules)
+
+    def is_registered(self, module_id):
+        """True if a module is registered under this id (or name, or ModuleAddress)."""
+        try:
+            self._module(module_id, "is_registered")
+        except ModuleNotFound:
+            return False
+        return True
+
+    def get_module_id(self, name):
+        """The id registered under `name`, or None."""
+        check_name(name)
+        m = self._by_name.get(name)
+        return None if m is None else m.id
+
+    # -- request/response ---------------------------------------------------------
+
+    def send(self, to, request):
+        """Call the module's handler with `request` now and return its Response.
+        `to` is a module id (int), a name (str) or a ModuleAddress.Id/Name.
+        Raises ModuleNotFound, or ValueError for ModuleAddress.BROADCAST."""
+        h = (self._nget if to.__class__ is _str else self._iget)(to)
+        if h is None:
+            return self._send_slow(to, request)
+        self.messages_routed = (self.messages_routed + 1) & _MASK
+        try:
+            h = h(request)
+        except:  # noqa: E722 - see the header: _caught() re-raises non-Exceptions
+            h = _caught()
+        if h.__class__ in _RESPONSE_TYPES:
+            return h
+        return self._failed(to, h)
+
+    def _send_portable(self, to, request):
+        # `send` for ports without sys.exc_info (its frame lives on the heap there).
+        h = (self._nget if to.__class__ is _str else self._iget)(to)
+        if h is None:
+            return self._send_slow(to, request)
+        self.messages_routed = (self.messages_routed + 1) & _MASK
+        try:
+            h = h(request)
+        except Exception as e:
+            h = _Caught(e)
+        if h.__class__ in _RESPONSE_TYPES:
+            return h
+        return self._failed(to, h)
+
+    def _send_slow(self, to, request):
+        # Not a plain registered id or name: a ModuleAddress, an unknown module, bad input.
+        return self._deliver(self._module(to, "send"), request)
+
+    def _failed(self, to, h):
+        # The handler raised (h is a _Caught) or returned a non-Response.
+        if isinstance(h, Response):  # a user subclass of a variant
+            return h
+        m = self._find(to)
+        who = m.label() if m is not None else "module %s" % _describe(to)
+        return self._bad_result(who, h)
+
+    def _bad_result(self, who, h):
+        self.handler_errors = (self.handler_errors + 1) & _MASK
+        if h.__class__ is _Caught:
+            e = h.exc
+            return Error("%s: handler raised %s: %s" % (who, type(e).__name__, e))
+        return Error("%s: handler returned %s, not a Response" % (who, type(h).__name__))
+
+    def _deliver(self, m, request):
+        # Call m's handler; the result is always a Response (mailboxes, broadcast, slow send).
+        self.messages_routed = (self.messages_routed + 1) & _MASK
+        h = m.handler
+        try:
+            h = h(request)
+        except:  # noqa: E722 - as in send
+            h = _caught()
+        if h.__class__ in _RESPONSE_TYPES or isinstance(h, Response):
+            return h
+        return self._bad_result(m.label(), h)
+
+    def _deliver_portable(self, m, request):
+        # `_deliver` for ports without sys.exc_info.
+        self.messages_routed = (self.messages_routed + 1) & _MASK
+        h = m.handler
+        try:
+            h = h(request)
+        except Exception as e:
+            h = _Caught(e)
+        if h.__class__ in _RESPONSE_TYPES or isinstance(h, Response):
+            return h
+        return self._bad_result(m.label(), h)
+
+    def broadcast(self, request):
+        """Send `request` to every registered module except its sender, in ascending
+        module id order; returns [(module_id, Response)]. Modules registered while the
+        broadcast runs are not included; modules unregistered meanwhile are skipped."""
+        if not isinstance(request, Request):
+            raise TypeError("request must be a Request, got %s" % type(request).__name__)
+        sender = request.sender
+        skip_id = sender.value if sender.__class__ is Id else None
+        skip_name = sender.value if sender.__class__ is Name else None
+        modules = self._modules  # a snapshot: the registry is copy-on-write
+        out = []
+        for module_id in sorted(modules):
+            m = modules[module_id]
+            if module_id == skip_id or m.name == skip_name or not m.alive:
+                continue
+            out.append((module_id, self._deliver(m, request)))
+        return out
+
+    # -- mailboxes ----------------------------------------------------------------
+
+    def queue(self, to, request, callback=None):
+        """Put `request` in the module's mailbox for a later process_mailbox;
+        `callback(response)` is called exactly once with the outcome (the handler's
+        response, or Response.Error if the module is unregistered first).
+        Raises ChannelFull when the mailbox is full, ModuleNotFound for no such module."""
+        m = self._module(to, "queue")
+        if not isinstance(request, Request):
+            raise TypeError("request must be a Request, got %s" % type(request).__name__)
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable or None, got %s" % type(callback).__name__)
+        check_priority(request.priority)
+        self._lock.acquire()
+        mb = m.mailbox
+        if mb is None:
+            if not m.alive:
+                self._lock.release()
+                raise ModuleNotFound("queue: %s was unregistered" % m.label())
+            mb = m.mailbox = _Mailbox(m.capacity)
+        if mb.count >= mb.capacity:
+            self.messages_refused = (self.messages_refused + 1) & _MASK
+            self._lock.release()
+            raise ChannelFull("queue: the mailbox of %s is full (%d requests)" % (m.label(), mb.capacity))
+        mb.push(request.priority, request, callback)
+        self._lock.release()
+
+    def process_mailbox(self, module_id, max_count):
+        """Deliver up to `max_count` queued requests to the module, highest priority
+        first and FIFO within a priority, calling each one's callback with the
+        response; returns how many were delivered."""
+        m = self._module(module_id, "process_mailbox")
+        if max_count.__class__ is not int:
+            raise TypeError("max_count must be an int, got %s" % type(max_count).__name__)
+        if max_count < 0:
+            raise ValueError("max_count must be >= 0, got %d" % max_count)
+        done = 0
+        while done < max_count and self._process_one(m):
+            done += 1
+        return done
+
+    def _process_one(self, m):
+        lock = self._lock
+        lock.acquire()
+        mb = m.mailbox
+        if mb is None or not mb.count:
+            lock.release()
+            return False
+        request = mb.pop()
+        callback = mb.callback
+        mb.callback = None
+        lock.release()
+        response = self._deliver(m, request)
+        if callback is not None:
+            self._answer(callback, response)
+        return True
+
+    def _answer(self, callback, response):
+        try:
+            callback(response)
+        except Exception:
+            self.callback_errors = (self.callback_errors + 1) & _MASK
+
+    def mailbox_size(self, module_id):
+        """How many requests wait in the module's mailbox."""
+        mb = self._module(module_id, "mailbox_size").mailbox
+        return 0 if mb is None else mb.count
+
+    def mailbox_capacity(self, module_id):
+        """How many requests the module's mailbox holds at most."""
+        return self._module(module_id, "mailbox_capacity").capacity
+
+    # -- lookups ------------------------------------------------------------------
+
+    def _module(self, to, what):
+        # The _Module for an id, a name or a ModuleAddress; raises on anything else.
+        cls = to.__class__
+        if cls is int:
+            if to < 0:
+                raise ValueError("%s: module_id must be >= 0, got %d" % (what, to))
+            m = self._modules.get(to)
+        elif cls is str:
+            if not to:
+                raise ValueError("%s: module name must not be empty" % what)
+            m = self._by_name.get(to)
+        elif isinstance(to, ModuleAddress):
+            if cls is _Broadcast:
+                raise ValueError(
+                    "%s: ModuleAddress.BROADCAST is not one module; use broadcast(request)" % what
+                )
+            return self._module(to.value, what)
+        else:
+            raise TypeError(
+                "%s: expected a module id (int), name (str) or ModuleAddress, got %s"
+                % (what, type(to).__name__)
+            )
+        if m is None:
+            raise ModuleNotFound("%s: no module registered under %s" % (what, _describe(to)))
+        return m
+
+    def _find(self, to):
+        # Like _module, but None instead of raising.
+        try:
+            return self._module(to, "")
+        except (ModuleNotFound, ValueError, TypeError):
+            return None
+
+
+def _taken(module_id, name, by_id, by_name):
+    if by_id is not None and by_id is by_name:
+        return "module id %d and name %r are already registered" % (module_id, name)
+    parts = []
+    if by_id is not None:
+        parts.append("module id %d is already registered (as %r)" % (module_id, by_id.name))
+    if by_name is not None:
+        parts.append("module name %r is already registered (as id %d)" % (name, by_name.id))
+    return "; ".join(parts)
+
+
+if _exc_info is None:
+    MessageRouter.send = MessageRouter._send_portable
+    MessageRouter._deliver = MessageRouter._deliver_portable
+
+
+# -- the global router -------------------------------------------------------------
+
+_global = [None]
+_global_lock = new_lock() or _NoLock()  # a lock object only: no hardware, nothing started
+
+
+def global_router():
+    """The process-wide MessageRouter (created on first use)."""
+    r = _global[0]
+    if r is None:
+        with _global_lock:
+            r = _global[0]
+            if r is None:
+                r = _global[0] = MessageRouter()
+    return r
+
+
+def send_request(to, request):
+    """global_router().send(to, request)."""
+    return global_router().send(to, request)
+
+
+def send_to(name, request):
+    """global_router().send(name, request) for a module name (str)."""
+    check_name(name)
+    return global_router().send(name, request)
