@@ -188,7 +188,7 @@ def test_default_capacity_from_board_profile():
     import helix_ipc.board as board
 
     assert EventBus().isr_stats().capacity == board.get("isr_capacity")
-    p = dict(board.HOST)
+    p = dict(board.host_profile())
     p["isr_capacity"] = 5
     board.set_profile(p)
     try:

@@ -114,7 +114,7 @@ def test_bad_hz_refused():
 
 def test_default_hz_from_board_profile():
     assert TickSource().hz == board.get("tick_hz")
-    p = dict(board.HOST)
+    p = dict(board.host_profile())
     p["tick_hz"] = 250
     board.set_profile(p)
     try:

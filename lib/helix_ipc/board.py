@@ -6,27 +6,40 @@
 # profile below is used. `set_profile()` overrides the choice (tests, virtual boards).
 # Task context only (the profile is read when objects are created, never in an IRQ).
 
-# The host profile: the same values as boards/unix.py (host_tests/test_board.py checks it).
-HOST = {
-    "name": "unix",
-    "description": "host: CPython or the MicroPython unix port",
-    "platform": "linux",
-    "micropython_board": "standard",
-    "mpy_arch": None,
-    "timer_id": -1,
-    "timer_hard": True,
-    "tick_hz": 100,
-    "max_tick_hz": 10000,
-    "isr_capacity": 64,
-    "channel_capacity": 32,
-    "mailbox_capacity": 64,
-    "schedule_depth": 4,
-    "led_pin": "LED",
-    "led_active_high": True,
-    "lib_dir": None,
-    "usb_ids": (),
-    "has_threads": True,
-}
+_host = None
+
+
+def host_profile():
+    """The host profile: the same values as boards/unix.py (host_tests/test_board.py
+    checks it). Built on first use, so a board with a helix_board module never pays for it."""
+    global _host
+    if _host is None:
+        _host = _host_dict()
+    return _host
+
+
+def _host_dict():
+    return {
+        "name": "unix",
+        "description": "host: CPython or the MicroPython unix port",
+        "platform": "linux",
+        "micropython_board": "standard",
+        "mpy_arch": None,
+        "timer_id": -1,
+        "timer_hard": True,
+        "tick_hz": 100,
+        "max_tick_hz": 10000,
+        "isr_capacity": 64,
+        "channel_capacity": 32,
+        "mailbox_capacity": 64,
+        "schedule_depth": 4,
+        "led_pin": "LED",
+        "led_active_high": True,
+        "lib_dir": None,
+        "usb_ids": (),
+        "has_threads": True,
+    }
+
 
 # field -> accepted types (checked by validate(); None allowed where listed)
 _INT = (int,)
@@ -73,7 +86,7 @@ def _load():
     try:
         import helix_board
     except ImportError:
-        return HOST
+        return host_profile()
     return validate(helix_board.PROFILE)
 
 
