@@ -175,7 +175,8 @@ class MessageRouter:
     Counters (wrapping at 2**29): `messages_routed` (requests handed to a handler),
     `handler_errors` (of those, how many raised or returned a non-Response),
     `messages_refused` (queue() calls refused because the mailbox was full) and
-    `callback_errors` (response callbacks that raised; the exception is dropped).
+    `callback_errors` (response callbacks that raised; the exception is dropped) and
+    `messages_discarded` (queued requests without a callback that unregister dropped).
     """
 
     def __init__(self, mailbox_capacity=DEFAULT_MAILBOX_CAPACITY):
@@ -191,6 +192,7 @@ class MessageRouter:
         self.handler_errors = 0
         self.messages_refused = 0
         self.callback_errors = 0
+        self.messages_discarded = 0
 
     # -- registry ------------------------------------------------------------------
 
@@ -250,7 +252,9 @@ class MessageRouter:
             m.mailbox = None
         if pending:
             for request, callback in pending:
-                if callback is not None:
+                if callback is None:
+                    self.messages_discarded = (self.messages_discarded + 1) & _MASK
+                else:
                     self._answer(
                         callback,
                         Error(
@@ -461,7 +465,7 @@ class MessageRouter:
                 raise ValueError(
                     "%s: ModuleAddress.BROADCAST is not one module; use broadcast(request)" % what
                 )
-            return self._module(to.value, what)
+            m = (self._modules if cls is Id else self._by_name).get(to.value)
         else:
             raise TypeError(
                 "%s: expected a module id (int), name (str) or ModuleAddress, got %s"
