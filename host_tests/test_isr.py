@@ -265,7 +265,7 @@ def test_the_allocation_check_can_fail():
 
 def test_channel_send_from_isr_allocates_nothing():
     support.need_heap_lock()
-    from helix_ipc.channel import channel
+    from helix_ipc.channels import channel
 
     tx, rx = channel(2)
     obj = ("preallocated",)

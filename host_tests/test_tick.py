@@ -353,10 +353,10 @@ for name in ("_thread", "threading", "machine", "micropython"):
     sys.modules[name] = None  # importing them now raises ImportError
 sys.path.insert(0, %r)
 import helix_ipc
-for mod in ("errors", "channel", "events", "bus", "isr", "board", "tick"):
+for mod in ("errors", "channels", "events", "bus", "isr", "board", "tick"):
     __import__("helix_ipc." + mod)
 from helix_ipc import EventBus, Event, TickSource
-from helix_ipc.channel import channel
+from helix_ipc.channels import channel
 bus = EventBus()
 assert bus.publish_from_isr(Event.Interrupt, 1, 0)
 assert bus.poll() == 1

@@ -19,13 +19,13 @@ _attrs = {
     "AlreadyRegistered": "errors",
     "InternalError": "errors",
     # channels
-    "channel": "channel",
-    "default_channel": "channel",
-    "oneshot": "channel",
-    "Sender": "channel",
-    "Receiver": "channel",
-    "OneShotSender": "channel",
-    "OneShotReceiver": "channel",
+    "channel": "channels",
+    "default_channel": "channels",
+    "oneshot": "channels",
+    "Sender": "channels",
+    "Receiver": "channels",
+    "OneShotSender": "channels",
+    "OneShotReceiver": "channels",
     # events
     "Event": "events",
     "EventTopic": "events",
@@ -61,10 +61,23 @@ _attrs = {
 __all__ = list(_attrs)
 
 
+# Submodule names never equal a public name (the channel() function lives in
+# `channels`): importing a submodule sets it as a package attribute, which would
+# otherwise shadow the public name.
+
+
 def __getattr__(name):
     mod = _attrs.get(name)
     if mod is None:
-        raise AttributeError(name)
-    value = getattr(__import__("helix_ipc." + mod, None, None, [name]), name)
+        # `from helix_ipc import board` and the like: a submodule, loaded on demand.
+        # MicroPython does not fall back to importing it the way CPython does.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            value = __import__("helix_ipc." + name, None, None, ["_"])
+        except ImportError:
+            raise AttributeError(name)
+    else:
+        value = getattr(__import__("helix_ipc." + mod, None, None, [name]), name)
     globals()[name] = value
     return value

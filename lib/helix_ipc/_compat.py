@@ -23,12 +23,12 @@ except ImportError:  # CPython, or a build without these
     heap_lock = None  # type: ignore[assignment]
     heap_unlock = None  # type: ignore[assignment]
 
-# Ticks: MicroPython's ticks wrap at 2**30 on every port; emulate that on CPython
-# so that wraparound logic is exercised on the host too.
-_TICKS_PERIOD = const(1 << 30)
+# Ticks: MicroPython's ticks wrap at its small-int range: 2**30 on 32-bit boards,
+# 2**62 on the 64-bit unix port. Code must only use ticks_diff/ticks_add, never assume
+# a period. The CPython shim wraps at 2**30, as a board does, so that wraparound logic
+# is exercised on the host too.
 _TICKS_MAX = const((1 << 30) - 1)
 _TICKS_HALF = const(1 << 29)
-TICKS_PERIOD = _TICKS_PERIOD
 
 try:
     from time import ticks_us, ticks_ms, ticks_diff, ticks_add

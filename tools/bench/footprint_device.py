@@ -9,7 +9,7 @@ what = sys.argv[1]
 sys.path.insert(0, sys.argv[2])
 _PARTS = {
     "import:helix_ipc": "helix_ipc",
-    "import:channel": "helix_ipc.channel",
+    "import:channel": "helix_ipc.channels",
     "import:bus": "helix_ipc.bus",
     "import:router": "helix_ipc.router",
     "import:module": "helix_ipc.module",

@@ -1,4 +1,4 @@
-# helix_ipc.channel: bounded ring-buffer channels and one-shot channels.
+# helix_ipc.channels: bounded ring-buffer channels and one-shot channels.
 #
 # Storage is one list allocated at creation; steady-state send/recv allocate nothing.
 #
