@@ -1,0 +1,153 @@
+# helix_ipc.module: modules that live on the event bus and the message router.
+#
+# Subclass Module; a ModuleHost loads it (init, subscribe handle_event to its topics,
+# register handle_request under its name) and unloads it (undo all three, then deinit).
+# Task context only (main loop, scheduler callback, thread): loading subscribes and
+# registers, which take the bus's and the router's locks. Loading or unloading from
+# inside a handler is fine (neither lock is held while user code runs).
+
+from .errors import AlreadyRegistered
+from .events import EventResponse
+from .messages import Response, check_module_id, check_name
+
+
+class Context:
+    """What a module gets at init: `module_id` (int), `name`, `bus` (EventBus) and
+    `router` (MessageRouter)."""
+
+    def __init__(self, module_id, name, bus, router):
+        self.module_id = module_id
+        self.name = name
+        self.bus = bus
+        self.router = router
+
+    def __repr__(self):
+        return "Context(module_id=%d, name=%r)" % (self.module_id, self.name)
+
+
+class Module:
+    """Base class of modules. Set `name` (a non-empty str) and `topics` (a list of
+    EventTopic values; empty: no event subscription), optionally `priority` (a
+    SubscriptionPriority for handle_event); override what you need. `Module(name=...,
+    topics=...)` sets them per instance."""
+
+    name = None
+    topics = ()
+    priority = None  # SubscriptionPriority of handle_event; None: the bus default
+
+    def __init__(self, name=None, topics=None):
+        if name is not None:
+            self.name = name
+        if topics is not None:
+            self.topics = topics
+
+    def init(self, ctx):
+        """Called first by ModuleHost.load with the module's Context. Raising aborts
+        the load and leaves nothing registered."""
+
+    def handle_event(self, event):
+        """An event on one of `topics`. Returns an EventResponse (None: handled)."""
+        return EventResponse.IGNORED
+
+    def handle_request(self, request):
+        """A request from the router. Returns a Response."""
+        return Response.NOT_SUPPORTED
+
+    def deinit(self):
+        """Called last by ModuleHost.unload."""
+
+
+class ModuleHost:
+    """Loads and unloads Modules on a bus and a router (the global ones by default)."""
+
+    def __init__(self, bus=None, router=None):
+        if bus is None:
+            from .bus import global_event_bus
+
+            bus = global_event_bus()
+        if router is None:
+            from .router import global_router
+
+            router = global_router()
+        self.bus = bus
+        self.router = router
+        self._loaded = {}  # name -> (module, ctx, subscription id or None, registered by us)
+
+    def load(self, module, module_id=None):
+        """init(ctx), then subscribe module.handle_event to module.topics (unless empty),
+        then register module.handle_request under module.name and `module_id` (the
+        lowest free id from 1 up when None). Returns the Context. If any step fails,
+        the steps already taken are undone and the error propagates.
+
+        A module whose init registers itself under ctx.module_id and its own name (as
+        the seed's example does) keeps that registration: the host does not register
+        handle_request over it, and unload still unregisters the id."""
+        name = getattr(module, "name", None)
+        check_name(name)
+        if name in self._loaded:
+            raise AlreadyRegistered("module %r is already loaded by this host" % name)
+        router = self.router
+        if router.get_module_id(name) is not None:
+            raise AlreadyRegistered("module name %r is already registered with the router" % name)
+        topics = module.topics
+        if module_id is None:
+            module_id = 1
+            while router.is_registered(module_id):
+                module_id += 1
+        else:
+            check_module_id(module_id)
+            if router.is_registered(module_id):
+                raise AlreadyRegistered("module id %d is already registered with the router" % module_id)
+        ctx = Context(module_id, name, self.bus, router)
+        try:
+            module.init(ctx)
+        except BaseException:
+            # init may have registered under its id before failing: take that back too.
+            router.unregister(module_id)
+            raise
+        sub_id = None
+        try:
+            if topics:
+                sub_id = self._subscribe(module, name, topics)
+            own = router.get_module_id(name) == module_id
+            if not own:
+                router.register(module_id, name, module.handle_request)
+        except BaseException:
+            if sub_id is not None:
+                self.bus.unsubscribe(sub_id)
+            router.unregister(module_id)
+            module.deinit()
+            raise
+        self._loaded[name] = (module, ctx, sub_id)
+        return ctx
+
+    def _subscribe(self, module, name, topics):
+        from .bus import EventSubscription
+
+        sub = EventSubscription(name, topics, module.handle_event)
+        if module.priority is not None:
+            sub.with_priority(module.priority)
+        return self.bus.subscribe(sub)
+
+    def unload(self, name):
+        """Unsubscribe, unregister, then deinit the module loaded under `name`;
+        False if no such module is loaded by this host."""
+        check_name(name)
+        entry = self._loaded.pop(name, None)
+        if entry is None:
+            return False
+        module, ctx, sub_id = entry
+        if sub_id is not None:
+            self.bus.unsubscribe(sub_id)
+        self.router.unregister(ctx.module_id)
+        module.deinit()
+        return True
+
+    def get(self, name):
+        """The Context of the module loaded under `name`, or None."""
+        entry = self._loaded.get(name)
+        return None if entry is None else entry[1]
+
+    def loaded(self):
+        """Names of the modules this host has loaded."""
+        return list(self._loaded)
