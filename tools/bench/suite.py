@@ -18,10 +18,10 @@ import floors  # noqa: E402
 _results = {}
 
 
-def compare(group, rows):
+def compare(group, rows, n=None):
     """Time rows [(name, loop, ref_name_or_None, note), ...] in alternation and print
     each with its ratio to its reference (a floor or an earlier row of the group)."""
-    times = best_ns_per_op([r[1] for r in rows])
+    times = best_ns_per_op([r[1] for r in rows]) if n is None else best_ns_per_op([r[1] for r in rows], n)
     for (name, loop, ref, note), ns in zip(rows, times):
         _results[name] = ns
         out = {"name": name, "group": group, "ns_per_op": ns, "bytes_per_op": bytes_per_op(loop),
@@ -250,7 +250,60 @@ def bench_router():
     ])
 
 
-SECTIONS = [bench_channels, bench_bus, bench_router]
+# -- interrupt layer --------------------------------------------------------------------
+
+def bench_isr():
+    from helix_ipc import Event, EventBus, EventSubscription, EventTopic
+    from helix_ipc.isr import IsrQueue, MAX_CAPACITY
+
+    kind = Event.Interrupt
+    slot = floors.SlotFloor(MAX_CAPACITY)
+
+    def slot_loop(n):
+        post = slot.post
+        for i in range(n):
+            post(kind, i, 0)
+
+    # The ring alone (no scheduler, never drained while timed): what an IRQ pays.
+    ring = IsrQueue(MAX_CAPACITY, _null_handler, schedule=None)
+
+    def post_loop(n):
+        ring._r = ring._w  # start each repeat empty (O(1), once per n posts)
+        post = ring.post
+        for i in range(n):
+            post(kind, i, 0)
+
+    compare("isr", [
+        ("floor: slot", slot_loop, None, "three ints into three lists"),
+        ("publish_from_isr", post_loop, "floor: slot", "IsrQueue.post, the bound publish_from_isr"),
+    ], n=MAX_CAPACITY - 96)
+
+    bus = EventBus(isr_capacity=64)
+    bus.subscribe(EventSubscription("bench", [EventTopic.INTERRUPT], _null_handler))
+    if MICROPYTHON:
+        bus._isr._schedule = None  # drain only through poll() below, as on CPython
+        bus._isr._pending = True
+
+    def publish_loop(n):
+        publish = bus.publish
+        for i in range(n):
+            publish(kind(i, 0))
+
+    def drain_loop(n):
+        post = bus.publish_from_isr
+        poll = bus.poll
+        for i in range(n // 32):
+            for j in range(32):
+                post(kind, j, 0)
+            poll()
+
+    compare("isr drain", [
+        ("build event + publish", publish_loop, None, "what the drain does for you"),
+        ("post + drain+dispatch per event", drain_loop, "build event + publish", "batches of 32, 1 subscriber"),
+    ])
+
+
+SECTIONS = [bench_channels, bench_bus, bench_router, bench_isr]
 
 
 def main():
