@@ -423,3 +423,16 @@ def test_global_bus_and_module_functions():
     assert unsubscribe(sid) is False
     publish_event(Event.Custom("test_bus.global"))
     assert log == ["g"]
+
+
+def test_subscriptions_introspection():
+    from helix_ipc import EventBus, EventSubscription, EventTopic
+
+    bus = EventBus()
+    a = EventSubscription("a", [EventTopic.TICK, EventTopic.Custom("x")], lambda e: None)
+    b = EventSubscription("b", [EventTopic.TICK], lambda e: None)
+    bus.subscribe(a)
+    bus.subscribe(b)
+    b.pause()
+    assert [s.name for s in bus.subscriptions()] == ["a", "b"]
+    assert bus.subscriptions_by_topic() == {"TICK": ["a", "b (paused)"], "x": ["a"]}

@@ -500,6 +500,21 @@ class EventBus:
         """Number of subscriptions, paused ones included."""
         return len(self._subs)
 
+    def subscriptions(self):
+        """Every subscription, in subscription order (a new list: for inspection)."""
+        subs = list(self._subs.values())
+        subs.sort(key=lambda s: s._seq)
+        return subs
+
+    def subscriptions_by_topic(self):
+        """{topic name: [subscription names in subscription order]} ("(paused)" marked):
+        what the REPL's status shows."""
+        out = {}
+        for s in self.subscriptions():
+            for t in s.topics:
+                out.setdefault(t.name, []).append(s.name if s._active else s.name + " (paused)")
+        return out
+
     def _place(self, sub):
         keys = sub._keys
         if keys is None:

@@ -1,0 +1,7 @@
+# main.py: starts helix_ipc's system from the board profile (helix_app.py) and services
+# it until Ctrl-C, which stops it cleanly (timers released) and leaves you at the REPL:
+#   >>> import hx; hx.status()       the system at a glance
+#   >>> hx.start()                   run it again in the background
+import helix_app
+
+helix_app.run(report_every_s=10)
