@@ -2,7 +2,6 @@
 # boards/unix.py; the library reads the active profile (helix_board, set_profile).
 import sys
 
-import support
 from support import raises
 
 import helix_ipc.board as board

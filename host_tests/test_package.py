@@ -36,7 +36,7 @@ def test_submodules_load_on_demand():
 
 def test_unknown_name_is_attribute_error():
     try:
-        helix_ipc.no_such_name
+        _ = helix_ipc.no_such_name
     except AttributeError:
         return
     raise AssertionError("expected AttributeError")

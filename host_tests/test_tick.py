@@ -9,7 +9,7 @@ from test_hostmachine import hostmachine, HOSTMACHINE  # puts the host machine o
 import support
 from support import raises
 
-from helix_ipc import Event, EventBus, EventSubscription, EventTopic, TickSource
+from helix_ipc import EventBus, EventSubscription, EventTopic, TickSource
 import helix_ipc.board as board
 from test_board import load_profile
 

@@ -46,7 +46,6 @@ from .errors import InternalError
 from .isr import IsrQueue
 from .board import get as _board_get
 from .events import (
-    ALL_KEY,
     Event,
     EventResponse,
     EventTopic,
@@ -304,7 +303,7 @@ class EventBus:
                 return (self._nested)(event)
             try:
                 self._res = self._index.get(event._topic_key, self._fallback)
-                for self._cur in self._res._h:
+                for self._cur in self._res._h:  # noqa: B020 - on self: keeps the frame small
                     self._r = (self._cur)(event)
                     if self._r is not None and self._r is not _HANDLED:
                         return (self._slow)(event)
@@ -327,7 +326,7 @@ class EventBus:
                 return (self._nested)(event)
             try:
                 self._res = self._index.get(event._topic_key, self._fallback)
-                for self._cur in self._res._h:
+                for self._cur in self._res._h:  # noqa: B020 - on self: keeps the frame small
                     self._r = (self._cur)(event)
                     if self._r is not None and self._r is not _HANDLED:
                         return (self._slow)(event)
