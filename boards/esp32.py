@@ -18,6 +18,7 @@ PROFILE = {
     "schedule_depth": 8,
     "led_pin": 2,  # the blue LED of most DevKitC clones (the original has none)
     "led_active_high": True,
+    "button_pin": 0,  # firmware's example button: the BOOT button (GPIO0, active low)
     "lib_dir": "/lib",
     "usb_ids": ((0x10C4, 0xEA60), (0x1A86, 0x7523)),  # CP210x and CH340 bridges
     "has_threads": True,  # _thread with a GIL

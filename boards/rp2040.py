@@ -19,6 +19,7 @@ PROFILE = {
     # status LED: GPIO25 on the Pico ("LED" on the Pico W, where it hangs off the radio)
     "led_pin": 25,
     "led_active_high": True,
+    "button_pin": None,  # firmware's example button: the Pico's BOOTSEL button is not a GPIO: no button IRQ
     # deployment
     "lib_dir": "/lib",
     "usb_ids": ((0x2E8A, 0x0005),),  # (VID, PID) of MicroPython's USB CDC on rp2
