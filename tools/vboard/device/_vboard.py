@@ -18,8 +18,9 @@
 #   be killed: b"SR" / b"SF" soft reset into the raw / friendly REPL, b"H" hard reset
 #   (machine.reset()). The host starts a new process, so every reset begins with fresh
 #   module state, threads and timers included.
-# - filesystem: the board's folder is mounted at "/" (vfs.VfsPosix(root) in _BoardFs), so open(),
-#   os.* and import all see the board's files; sys.path is ['', '.frozen', '/lib'] as on
+# - filesystem: the board's folder is mounted at "/" (vfs.VfsPosix(root)), so open(),
+#   os.* and import all see the board's files (`os` is _vboard_os.py: the unix port's os
+#   with sizes in ilistdir and a working rename); sys.path is ['', '.frozen', '/lib'] as on
 #   rp2/esp32. tools/hostmachine/machine.py is imported before the mount and stays in
 #   sys.modules as the board's built-in `machine`. Not a security sandbox: "/.." reaches
 #   the host.
@@ -33,6 +34,7 @@ try:
 except ImportError:
     termios = None
 import vfs
+import _vboard_os
 
 _CTRL_A = 1
 _CTRL_B = 2
@@ -105,23 +107,32 @@ def _run(src, g, kind, name):
     return None
 
 
-def _execute(src, g, kind, name="<stdin>"):
+def _execute(src, g, kind, name="<stdin>", ack=None):
     """Compile and run src in g with Ctrl-C enabled; returns the exception or None.
+    ack (the raw REPL's "OK", raw paste's end-of-data \x04) is written once Ctrl-C is
+    already enabled, so a client that interrupts as soon as it sees it is never lost.
     A Ctrl-C that arrives after the code finished becomes its KeyboardInterrupt, as
     pyexec's mp_handle_pending() after execution does."""
     started = False
     exc = None
+    box = [ack]
     while True:
         try:
             if not started:
                 started = True
                 _isig(True)
+                if box[0] is not None:
+                    _w(box[0])  # no pending-exception check between this and the next line
+                    box[0] = None
                 exc = _run(src, g, kind, name)
             _isig(False)
             _settle()
-            return exc
+            break
         except KeyboardInterrupt as e:
             exc = e
+    if box[0] is not None:
+        _w(box[0])  # interrupted before the acknowledgement went out
+    return exc
 
 
 _OWN_FRAMES = 'File "%s"' % __file__
@@ -167,12 +178,12 @@ def _raw_paste(cmd, g):
         if remain == 0:
             _wb(b"\x01")  # another window of input may come
             remain = _PASTE_WINDOW
-    _wb(b"\x04")  # end of input acknowledged
     if c == _CTRL_C:
+        _wb(b"\x04")  # end of input acknowledged
         exc = KeyboardInterrupt()
     else:
         stats["paste"] += 1
-        exc = _execute(bytes(src), g, "exec")
+        exc = _execute(bytes(src), g, "exec", ack="\x04")
     return _report(exc, True)
 
 
@@ -198,12 +209,11 @@ def _raw_repl(g):
         elif c != _CTRL_D:
             line.append(c)
         else:
-            _w("OK")
             if not line:
-                _w("\n")
+                _w("OK\n")
                 return _SOFT
             stats["raw"] += 1
-            exc = _execute(bytes(line), g, "exec")
+            exc = _execute(bytes(line), g, "exec", ack="OK")
             line = bytearray()
             if _report(exc, True):
                 return _SOFT
@@ -362,69 +372,6 @@ def _friendly_repl(g):
             return _SOFT
 
 
-# -- filesystem ----------------------------------------------------------------------
-class _BoardFs:
-    """The board's filesystem: vfs.VfsPosix(root) behind the VFS protocol, adding the
-    file sizes that VfsPosix.ilistdir leaves out (littlefs/FAT on a board report them,
-    and `mpremote fs ls` shows them)."""
-
-    def __init__(self, root):
-        self._v = vfs.VfsPosix(root)
-
-    def mount(self, readonly, mkfs):
-        pass
-
-    def umount(self):
-        pass
-
-    def ilistdir(self, path):
-        v = self._v
-        base = path.rstrip("/") + "/"
-        for e in v.ilistdir(path):
-            if len(e) < 4:
-                size = 0
-                if e[1] != 0x4000:
-                    try:
-                        size = v.stat(base + e[0])[6]
-                    except OSError:
-                        pass
-                e = (e[0], e[1], e[2], size)
-            yield e
-
-    def open(self, path, mode):
-        return self._v.open(path, mode)
-
-    def stat(self, path):
-        return self._v.stat(path)
-
-    def statvfs(self, path):
-        return self._v.statvfs(path)
-
-    def mkdir(self, path):
-        return self._v.mkdir(path)
-
-    def rmdir(self, path):
-        return self._v.rmdir(path)
-
-    def remove(self, path):
-        return self._v.remove(path)
-
-    def rename(self, old, new):
-        # VfsPosix(root).rename builds both absolute paths in one shared buffer, so the
-        # second overwrites the first (ENOENT). Relative paths skip that buffer: give the
-        # old path relative to the process's cwd, which VfsPosix.chdir keeps in step.
-        if old.startswith("/"):
-            depth = len([p for p in self._v.getcwd().split("/") if p])
-            old = "../" * depth + old.lstrip("/")
-        return self._v.rename(old, new)
-
-    def chdir(self, path):
-        return self._v.chdir(path)
-
-    def getcwd(self):
-        return self._v.getcwd()
-
-
 # -- resets and start-up -------------------------------------------------------------
 def _request(record):
     """Ask the host for a reset and wait to be replaced by a new process."""
@@ -469,7 +416,8 @@ def _setup(argv):
             _w("vboard: no host machine module (%r)\n" % (e,))
         sys.path.pop(0)
     vfs.umount("/")
-    vfs.mount(_BoardFs(root), "/")
+    vfs.mount(vfs.VfsPosix(root), "/")
+    sys.modules["os"] = _vboard_os  # see _vboard_os.py
     os.chdir("/")
     sys.path.clear()
     sys.path.extend(("", ".frozen", "/lib"))
