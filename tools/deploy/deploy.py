@@ -37,6 +37,10 @@ MPY_ARCHS = {  # mpy-cross -march names -> MP_NATIVE_ARCH_* numbers in the .mpy 
     "armv7emdp": 8, "xtensa": 9, "xtensawin": 10, "rv32imc": 11, "rv64imc": 12,
 }
 ARCH_NAMES = {v: k for k, v in MPY_ARCHS.items()}
+# mpy-cross flags for deployed .mpy (tools/bench/footprint.py measures with the same):
+# -O3 is what frozen code gets (opt=3): no assert, and no line numbers in the bytecode
+# (tracebacks name file and function, line 0), -8% flash and -1.6 KB heap for the library.
+MPY_CROSS_FLAGS = ("-O3",)
 
 
 class DeployError(Exception):
@@ -163,7 +167,7 @@ def build(profile, board, lib_src, firmware, out, mpy_cross=None):
         rel = src.relative_to(lib_src).with_suffix(".mpy")
         dst = out / "lib" / pkg / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [cross, "-o", str(dst), "-s", "%s/%s" % (pkg, src.relative_to(lib_src).as_posix())]
+        cmd = [cross, *MPY_CROSS_FLAGS, "-o", str(dst), "-s", "%s/%s" % (pkg, src.relative_to(lib_src).as_posix())]
         if arch:
             cmd.append("-march=" + arch)
         proc = subprocess.run(cmd + [str(src)], capture_output=True, text=True)
