@@ -43,8 +43,6 @@ import sys
 from ._compat import const, new_lock
 from ._record import Record
 from .errors import InternalError
-from .isr import IsrQueue
-from .board import get as _board_get
 from .events import (
     Event,
     EventResponse,
@@ -251,7 +249,6 @@ class EventBus:
     `isr_capacity` sizes the post ring (default: the board profile's)."""
 
     def __init__(self, isr_capacity=None):
-        self._isr_capacity = isr_capacity  # the interrupt layer's post ring size
         self.events_dispatched = 0
         self.events_dropped = 0
         self.error_hook = None
@@ -280,9 +277,16 @@ class EventBus:
         self._recover = self._recover_path
         self._nested = self._nested_path
         # interrupt layer: the ring exists before any IRQ can post; both entry points
-        # are bound once here (taking a bound method in an IRQ would allocate)
+        # are bound once here (taking a bound method in an IRQ would allocate). Its
+        # module (and the board profile's) load with the first bus, not at import.
+        from .isr import IsrQueue
+
+        if isr_capacity is None:
+            from .board import get
+
+            isr_capacity = get("isr_capacity")
         self._isr = IsrQueue(
-            _board_get("isr_capacity") if isr_capacity is None else isr_capacity,
+            isr_capacity,
             self.publish, nullary=Event.Shutdown, custom=Event.Custom,
         )
         self.publish_from_isr = self._isr.post

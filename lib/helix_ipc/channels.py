@@ -14,7 +14,6 @@
 
 from ._compat import const, new_lock, disable_irq, enable_irq
 from .errors import ChannelFull, ChannelClosed, ChannelEmpty
-from ._record import Record
 
 _CMASK = const((1 << 29) - 1)  # free-running counters wrap here (a multiple of any buffer size)
 MAX_CAPACITY = const(65536)
@@ -148,6 +147,8 @@ class _Handle:
         return self._ring.length() >= self._ring._capacity
 
     def stats(self):
+        from ._record import Record  # loaded on first use: most programs never ask
+
         ring = self._ring
         return Record(
             _STAT_FIELDS,

@@ -6,9 +6,9 @@
 # registers, which take the bus's and the router's locks. Loading or unloading from
 # inside a handler is fine (neither lock is held while user code runs).
 
+# The bus, the router and their value modules load with the first host or default
+# handler call, not at import.
 from .errors import AlreadyRegistered
-from .events import EventResponse
-from .messages import Response, check_module_id, check_name
 
 
 class Context:
@@ -47,10 +47,14 @@ class Module:
 
     def handle_event(self, event):
         """An event on one of `topics`. Returns an EventResponse (None: handled)."""
+        from .events import EventResponse
+
         return EventResponse.IGNORED
 
     def handle_request(self, request):
         """A request from the router. Returns a Response."""
+        from .messages import Response
+
         return Response.NOT_SUPPORTED
 
     def deinit(self):
@@ -82,6 +86,8 @@ class ModuleHost:
         A module whose init registers itself under ctx.module_id and its own name (as
         the seed's example does) keeps that registration: the host does not register
         handle_request over it, and unload still unregisters the id."""
+        from .messages import check_module_id, check_name
+
         name = getattr(module, "name", None)
         check_name(name)
         if name in self._loaded:
@@ -132,6 +138,8 @@ class ModuleHost:
     def unload(self, name):
         """Unsubscribe, unregister, then deinit the module loaded under `name`;
         False if no such module is loaded by this host."""
+        from .messages import check_name
+
         check_name(name)
         entry = self._loaded.pop(name, None)
         if entry is None:

@@ -14,8 +14,6 @@
 # NotImplementedError. Importing this module needs neither.
 
 from ._compat import const, ticks_us, ticks_diff, ticks_add, machine_module
-from .board import profile as _board_profile, validate as _board_validate
-from ._record import Record
 
 _CMASK = const((1 << 29) - 1)
 _AUTO = object()
@@ -68,7 +66,9 @@ class TickSource:
 
     def __init__(self, hz=None, bus=None, machine=_AUTO, thread=_AUTO, clock=None, profile=None,
                  tick_class=None):
-        p = _board_profile() if profile is None else _board_validate(profile)
+        from .board import profile as _profile, validate  # with the first TickSource
+
+        p = _profile() if profile is None else validate(profile)
         if hz is None:
             hz = p["tick_hz"]
         if not isinstance(hz, int) or isinstance(hz, bool):
@@ -195,6 +195,8 @@ class TickSource:
     def stats(self):
         """hz, running, backend, fired (hardware ticks), delivered (Tick events built),
         lost (ticks the IRQ ring refused), gaps (tick numbers skipped in delivered ticks)."""
+        from ._record import Record
+
         return Record(
             _STAT_FIELDS,
             (self.hz, self._running, self._backend, self._fired_base + self._n,

@@ -15,7 +15,7 @@ from deploy import MPY_CROSS_FLAGS  # noqa: E402 - measure what `make deploy` in
 ARCHS = ("armv6m", "xtensawin")
 MEASURES = (
     "import:helix_ipc", "import:channel", "import:bus", "import:router", "import:module",
-    "import:tick", "import:all", "per:channel slot", "per:subscription", "per:module",
+    "import:tick", "import:all", "use:all", "per:channel slot", "per:subscription", "per:module",
 )
 
 
