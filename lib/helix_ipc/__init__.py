@@ -6,59 +6,20 @@
 
 __version__ = "0.1.0"
 
-# public name -> submodule that defines it
-_attrs = {
-    # errors
-    "IpcError": "errors",
-    "ModuleNotFound": "errors",
-    "ChannelFull": "errors",
-    "ChannelClosed": "errors",
-    "ChannelEmpty": "errors",
-    "Timeout": "errors",
-    "Rejected": "errors",
-    "AlreadyRegistered": "errors",
-    "InternalError": "errors",
-    # channels
-    "channel": "channels",
-    "default_channel": "channels",
-    "oneshot": "channels",
-    "Sender": "channels",
-    "Receiver": "channels",
-    "OneShotSender": "channels",
-    "OneShotReceiver": "channels",
-    # events
-    "Event": "events",
-    "EventTopic": "events",
-    "EventResponse": "events",
-    "MemoryPressureLevel": "events",
-    "SubscriptionPriority": "events",
-    # event bus
-    "EventBus": "bus",
-    "EventSubscription": "bus",
-    "EventDispatchResult": "bus",
-    "global_event_bus": "bus",
-    "subscribe": "bus",
-    "unsubscribe": "bus",
-    "publish_event": "bus",
-    "NestingTooDeep": "bus",
-    # messages and router
-    "MessagePriority": "messages",
-    "ModuleAddress": "messages",
-    "Request": "messages",
-    "Response": "messages",
-    "MessageRouter": "router",
-    "global_router": "router",
-    "send_request": "router",
-    "send_to": "router",
-    # modules
-    "Module": "module",
-    "Context": "module",
-    "ModuleHost": "module",
-    # interrupts and ticks
-    "TickSource": "tick",
-}
-
-__all__ = list(_attrs)
+# Each line: a submodule, then the public names it defines. Plain strings rather than a
+# dict: a name costs heap (its qstr, a dict slot) only once its part is loaded.
+_attrs = (
+    "errors IpcError ModuleNotFound ChannelFull ChannelClosed ChannelEmpty Timeout Rejected"
+    " AlreadyRegistered InternalError",
+    "channels channel default_channel oneshot Sender Receiver OneShotSender OneShotReceiver",
+    "events Event EventTopic EventResponse MemoryPressureLevel SubscriptionPriority",
+    "bus EventBus EventSubscription EventDispatchResult global_event_bus subscribe unsubscribe"
+    " publish_event NestingTooDeep",
+    "messages MessagePriority ModuleAddress Request Response",
+    "router MessageRouter global_router send_request send_to",
+    "module Module Context ModuleHost",
+    "tick TickSource",
+)
 
 
 # Submodule names never equal a public name (the channel() function lives in
@@ -67,17 +28,27 @@ __all__ = list(_attrs)
 
 
 def __getattr__(name):
-    mod = _attrs.get(name)
-    if mod is None:
-        # `from helix_ipc import board` and the like: a submodule, loaded on demand.
-        # MicroPython does not fall back to importing it the way CPython does.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            value = __import__("helix_ipc." + name, None, None, ["_"])
-        except ImportError:
-            raise AttributeError(name)
+    if name == "__all__":
+        value = []
+        for line in _attrs:
+            value += line.split()[1:]
     else:
-        value = getattr(__import__("helix_ipc." + mod, None, None, [name]), name)
+        mod = None
+        for line in _attrs:
+            names = line.split()
+            if name in names[1:]:
+                mod = names[0]
+                break
+        if mod is not None:
+            value = getattr(__import__("helix_ipc." + mod, None, None, [name]), name)
+        elif name.startswith("__"):
+            raise AttributeError(name)
+        else:
+            # `from helix_ipc import board` and the like: a submodule, loaded on demand.
+            # MicroPython does not fall back to importing it the way CPython does.
+            try:
+                value = __import__("helix_ipc." + name, None, None, ["_"])
+            except ImportError:
+                raise AttributeError(name)
     globals()[name] = value
     return value
