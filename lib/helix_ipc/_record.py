@@ -18,7 +18,10 @@ class Record:
         return getattr(self, name)
 
     def as_dict(self):
-        return {name: getattr(self, name) for name in self._fields}
+        d = {}
+        for name in self._fields:
+            d[name] = getattr(self, name)
+        return d
 
     def __eq__(self, other):
         if isinstance(other, Record):
@@ -26,7 +29,7 @@ class Record:
         return self.as_dict() == other
 
     def __repr__(self):
-        return "%s(%s)" % (
-            type(self).__name__,
-            ", ".join("%s=%r" % (n, getattr(self, n)) for n in self._fields),
-        )
+        out = ""
+        for n in self._fields:
+            out += "%s=%r, " % (n, getattr(self, n))
+        return "%s(%s)" % (type(self).__name__, out[:-2])

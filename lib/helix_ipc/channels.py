@@ -255,16 +255,12 @@ def default_channel():
 
 # -- one-shot channels -----------------------------------------------------------
 
-_ONESHOT_EMPTY = const(0)
-_ONESHOT_READY = const(1)
-_ONESHOT_TAKEN = const(2)
-_ONESHOT_ABANDONED = const(3)
+_EMPTY = const(0)
+_READY = const(1)
+_TAKEN = const(2)
+_ABANDONED = const(3)
 
-
-class _OneShotState:
-    def __init__(self):
-        self.value = None
-        self.state = _ONESHOT_EMPTY
+# The shared state of a one-shot channel is a 2-list [state, value] (no class for it).
 
 
 class OneShotSender:
@@ -279,17 +275,17 @@ class OneShotSender:
             raise ChannelClosed("oneshot already sent or closed")
         st = self._state
         self._used = True
-        if st.state == _ONESHOT_ABANDONED:
-            raise ChannelClosed("oneshot receiver was closed")
-        st.value = value
-        st.state = _ONESHOT_READY
+        if st[0] == _ABANDONED:
+            raise ChannelClosed("oneshot receiver closed")
+        st[1] = value
+        st[0] = _READY
 
     def close(self):
         """Give up without sending: the receiver then gets ChannelClosed."""
         if not self._used:
             self._used = True
-            if self._state.state == _ONESHOT_EMPTY:
-                self._state.state = _ONESHOT_ABANDONED
+            if self._state[0] == _EMPTY:
+                self._state[0] = _ABANDONED
 
     def is_closed(self):
         return self._used
@@ -309,27 +305,26 @@ class OneShotReceiver:
 
     def try_recv(self):
         st = self._state
-        if st.state == _ONESHOT_READY:
-            value = st.value
-            st.value = None
-            st.state = _ONESHOT_TAKEN
+        s = st[0]
+        if s == _READY:
+            value = st[1]
+            st[1] = None
+            st[0] = _TAKEN
             return value
-        if st.state == _ONESHOT_EMPTY:
+        if s == _EMPTY:
             raise ChannelEmpty("oneshot: nothing sent yet")
-        if st.state == _ONESHOT_TAKEN:
-            raise ChannelClosed("oneshot: value already taken")
-        raise ChannelClosed("oneshot: sender closed without sending")
+        raise ChannelClosed("oneshot: value taken" if s == _TAKEN else "oneshot: sender closed")
 
     def is_ready(self):
-        return self._state.state == _ONESHOT_READY
+        return self._state[0] == _READY
 
     def close(self):
         st = self._state
-        if st.state == _ONESHOT_EMPTY:
-            st.state = _ONESHOT_ABANDONED
+        if st[0] == _EMPTY:
+            st[0] = _ABANDONED
 
 
 def oneshot():
     """A one-shot channel: returns (OneShotSender, OneShotReceiver)."""
-    state = _OneShotState()
+    state = [_EMPTY, None]
     return OneShotSender(state), OneShotReceiver(state)

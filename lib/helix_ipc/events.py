@@ -33,7 +33,7 @@ class EventTopic:
     Topics compare and hash by value: EventTopic.Custom("x") == EventTopic.Custom("x")."""
 
     def __init__(self, key, name):
-        self._key = key
+        self._key = key  # a small int for the constants, the name (a str) for custom ones
         self.name = name  # the constant's name ("TICK") or the custom name
 
     def __eq__(self, other):
@@ -51,8 +51,7 @@ class _CustomTopic(EventTopic):
 
     def __init__(self, name):
         _check_name(name, "custom topic name")
-        self._key = name
-        self.name = name
+        self._key = self.name = name
 
     def __repr__(self):
         return "EventTopic.Custom(%r)" % self._key
@@ -104,22 +103,26 @@ class Event:
     Events compare equal when they are the same variant with equal fields."""
 
     _fields = ()
-    _label = "Event"
-
-    def _values(self):
-        return tuple(getattr(self, f) for f in self._fields)
 
     def __eq__(self, other):
-        return type(other) is type(self) and other._values() == self._values()
+        if type(other) is not type(self):
+            return False
+        for f in self._fields:
+            if getattr(other, f) != getattr(self, f):
+                return False
+        return True
 
     def __hash__(self):
-        return hash(self._values())
+        h = id(type(self))
+        for f in self._fields:
+            h ^= hash(getattr(self, f))
+        return h
 
     def __repr__(self):
-        return "%s(%s)" % (
-            self._label,
-            ", ".join("%s=%r" % (f, getattr(self, f)) for f in self._fields),
-        )
+        out = "Event.%s(" % type(self).__name__
+        for f in self._fields:
+            out += "%s=%r, " % (f, getattr(self, f))
+        return (out[:-2] if self._fields else out) + ")"
 
 
 class Tick(Event):
@@ -128,7 +131,6 @@ class Tick(Event):
     topic = EventTopic.TICK
     _topic_key = _K_TICK
     _fields = ("timestamp_ns", "tick_number")
-    _label = "Event.Tick"
 
     def __init__(self, timestamp_ns, tick_number):
         self.timestamp_ns = timestamp_ns
@@ -140,7 +142,6 @@ class Shutdown(Event):
 
     topic = EventTopic.SHUTDOWN
     _topic_key = _K_SHUTDOWN
-    _label = "Event.Shutdown"
 
     def __init__(self):  # explicit: MicroPython's object() would accept arguments
         pass
@@ -152,7 +153,6 @@ class MemoryPressure(Event):
     topic = EventTopic.MEMORY_PRESSURE
     _topic_key = _K_MEMORY_PRESSURE
     _fields = ("level", "available_bytes")
-    _label = "Event.MemoryPressure"
 
     def __init__(self, level, available_bytes):
         if level not in (0, 1, 2, 3) or isinstance(level, bool):
@@ -167,7 +167,6 @@ class CpuHotplug(Event):
     topic = EventTopic.CPU_HOTPLUG
     _topic_key = _K_CPU_HOTPLUG
     _fields = ("cpu_id", "online")
-    _label = "Event.CpuHotplug"
 
     def __init__(self, cpu_id, online):
         self.cpu_id = cpu_id
@@ -180,7 +179,6 @@ class ProcessCreated(Event):
     topic = EventTopic.PROCESS
     _topic_key = _K_PROCESS
     _fields = ("pid", "parent_pid")
-    _label = "Event.ProcessCreated"
 
     def __init__(self, pid, parent_pid):
         self.pid = pid
@@ -193,7 +191,6 @@ class ProcessExited(Event):
     topic = EventTopic.PROCESS
     _topic_key = _K_PROCESS
     _fields = ("pid", "exit_code")
-    _label = "Event.ProcessExited"
 
     def __init__(self, pid, exit_code):
         self.pid = pid
@@ -206,7 +203,6 @@ class Interrupt(Event):
     topic = EventTopic.INTERRUPT
     _topic_key = _K_INTERRUPT
     _fields = ("vector", "cpu_id")
-    _label = "Event.Interrupt"
 
     def __init__(self, vector, cpu_id):
         self.vector = vector
@@ -218,7 +214,6 @@ class Custom(Event):
     Its topic is EventTopic.Custom(name); `name` is fixed at construction."""
 
     _fields = ("name", "data")
-    _label = "Event.Custom"
 
     def __init__(self, name, data=b""):
         _check_name(name, "custom event name")
@@ -263,8 +258,6 @@ class EventResponse:
 
 class _ErrorResponse(EventResponse):
     """EventResponse.Error(message): the handler failed; counted in `errors`."""
-
-    _label = "Error"
 
     def __init__(self, message):
         self.message = message
