@@ -88,6 +88,15 @@ def test_deploy_then_redeploy_only_changed_files():
             assert "stale /lib/helix_ipc/extra_mod.mpy" in out and "removed 1" in out, out
             assert not b.exists("lib/helix_ipc/extra_mod.mpy")
             assert not [n for n in os.listdir(os.path.join(b.fs, "lib", "helix_ipc")) if n.endswith(".new")]
+
+            # What an interrupted deploy leaves (staged files) is reported and removed.
+            b.write("lib/helix_ipc/bus.mpy.new", "half a file")
+            b.write("main.py.new", "half a file")
+            rc, out, err = _deploy(b.port, tmp, "--reset", "none")
+            assert rc == 0, out + err
+            assert "2 staged file(s) left by an interrupted deploy" in out, out
+            assert not b.exists("lib/helix_ipc/bus.mpy.new") and not b.exists("main.py.new")
+            assert b.exists("lib/helix_ipc/bus.mpy") and b.exists("main.py")
     finally:
         b.close()
 

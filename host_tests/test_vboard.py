@@ -374,6 +374,7 @@ def test_vboard_mpremote_repl_enter_and_exit():
     import pty
     import select
     import sys
+    import termios
     import time
 
     b = _Board()
@@ -387,8 +388,8 @@ def test_vboard_mpremote_repl_enter_and_exit():
             end = time.monotonic() + _TIMEOUT
             sent = False
             while b"42\r\n" not in seen and time.monotonic() < end:
-                if not sent and b"Use Ctrl-]" in seen:
-                    os.write(fd, b"\r6*7\r")
+                if not sent and b"Use Ctrl-]" in seen and not termios.tcgetattr(fd)[3] & termios.ICANON:
+                    os.write(fd, b"\r6*7\r")  # mpremote's console is in raw mode now
                     sent = True
                 r, _, _ = select.select([fd], [], [], 0.2)
                 if r:
