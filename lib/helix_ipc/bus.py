@@ -117,21 +117,30 @@ class EventSubscription:
     `handler(event)` returns None/EventResponse.HANDLED, IGNORED, DEFERRED or
     EventResponse.Error(message). `id` is unique in the process and fixed at creation."""
 
+    # Defaults as class attributes: an instance stores only what differs (heap per
+    # subscription). Writing one on an instance shadows the class value.
+    priority = SubscriptionPriority.NORMAL
+    _active = True
+    _bus = None  # the bus it is subscribed to
+    _seq = 0  # subscription order on its bus
+    _alias = None
+
     def __init__(self, name, topics, handler):
         _check_name(name, "name")
-        self.topics = _check_topics(topics)
+        topics = self.topics = _check_topics(topics)
         if not callable(handler):
             raise TypeError("handler must be callable, got %s" % type(handler).__name__)
         self.name = name
         self.handler = handler
-        self.priority = SubscriptionPriority.NORMAL
         self.id = _next_id[0]
         _next_id[0] += 1
-        self._active = True
-        self._bus = None
-        self._seq = 0  # subscription order on its bus
-        self._keys = None if EventTopic.ALL in self.topics else tuple(t._key for t in self.topics)
-        self._alias = None
+        if EventTopic.ALL in topics:
+            self._keys = None
+        else:
+            keys = []
+            for t in topics:
+                keys.append(t._key)
+            self._keys = tuple(keys)
 
     def with_priority(self, priority):
         """Set the priority (0..255, lower runs first) and return the subscription."""
