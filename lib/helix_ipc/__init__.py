@@ -29,9 +29,10 @@ _attrs = (
 
 def __getattr__(name):
     if name == "__all__":
-        value = []
+        names = []
         for line in _attrs:
-            value += line.split()[1:]
+            names += line.split()[1:]
+        value = names  # type: object
     else:
         mod = None
         for line in _attrs:

@@ -102,7 +102,7 @@ class Event:
     Each variant is constructible positionally from its fields, in `_fields` order.
     Events compare equal when they are the same variant with equal fields."""
 
-    _fields = ()
+    _fields = ()  # type: tuple[str, ...]
 
     def __eq__(self, other):
         if type(other) is not type(self):
