@@ -102,6 +102,8 @@ def run(seconds=None, report_every_s=None, modules=None, hz=None):
     """Start, then service the system until Ctrl-C (or for `seconds`), printing a status
     line every `report_every_s` seconds when given. Always stops cleanly."""
     system.start(modules, hz)
+    print("helix: running on %s: modules %s, ticks at %d Hz (Ctrl-C stops)" % (
+        board.profile()["name"], ", ".join(system.host.loaded()), system.ticks.hz))
     t0 = ticks_ms()
     last = t0
     try:

@@ -14,10 +14,10 @@ _REPL = ModuleAddress.Name("repl")
 def ask(module, request_type, payload=b""):
     """Send `request_type` to `module` (a name or an id) now; returns the Response."""
     response = helix_app.system.router.send(module, Request(_REPL, request_type, payload))
-    if isinstance(response, Response.Success):
-        print(response.data.decode() if isinstance(response.data, bytes) else response.data)
+    if isinstance(response, Response.Success) and isinstance(response.data, bytes):
+        print("%s %s -> %s" % (module, request_type, response.data.decode()))
     else:
-        print(response)
+        print("%s %s -> %r" % (module, request_type, response))
     return response
 
 

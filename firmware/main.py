@@ -4,4 +4,4 @@
 #   >>> hx.start()                   run it again in the background
 import helix_app
 
-helix_app.run(report_every_s=10)
+helix_app.run(report_every_s=5)

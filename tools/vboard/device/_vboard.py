@@ -33,6 +33,7 @@ try:
     import termios
 except ImportError:
     termios = None
+import select
 import vfs
 import _vboard_os
 
@@ -53,6 +54,12 @@ _ctl = [None]  # control pipe to the host
 # protocol a client used (e.g. that mpremote went through raw-paste mode).
 stats = {"raw": 0, "paste": 0, "friendly": 0}
 _tty = [termios is not None]
+# Waiting for input polls in short slices: between them the VM runs callbacks queued
+# with micropython.schedule, as a board's REPL does while it waits for a key (so timer
+# ticks keep being delivered while the user sits at the prompt).
+_poller = select.poll()
+_poller.register(_stdin, select.POLLIN)
+_IDLE_SLICE_MS = 5
 
 
 def _w(s):
@@ -67,6 +74,8 @@ def _getc():
     """Next byte from the serial line. A KeyboardInterrupt that lands here (a late
     Ctrl-C) counts as the key itself. End of input means the host is gone."""
     try:
+        while not _poller.poll(_IDLE_SLICE_MS):
+            pass
         b = _stdin.read(1)
     except KeyboardInterrupt:
         return _CTRL_C

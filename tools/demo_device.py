@@ -1,0 +1,66 @@
+# demo_device.py: the device half of `make demo`, run on the (virtual) board with
+# `mpremote run` after main.py was interrupted. Uses the deployed firmware (helix_app,
+# hx) and library; prints what happens: ticks, requests and responses, counters.
+import time
+
+import helix_app
+import hx
+from helix_ipc import EventTopic, Module, ModuleAddress, MessagePriority, Request
+
+
+def pause(ms, system):
+    # Let ticks arrive (timer IRQ -> ring -> scheduled drain) while servicing mailboxes.
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < ms:
+        system.service()
+        time.sleep_ms(10)
+
+
+class Crashy(Module):
+    """Raises on every tick: the bus counts the errors and the others carry on."""
+
+    name = "crashy"
+    topics = [EventTopic.TICK]
+
+    def handle_event(self, event):
+        raise ValueError("sensor %d not answering" % event.tick_number)
+
+
+print("== start the system from the board profile")
+system = helix_app.start()
+print("== run it for 1.5 s")
+pause(1500, system)
+t = system.ticks.stats()
+print("ticks: fired %d, delivered %d, lost %d" % (t.fired, t.delivered, t.lost))
+print("== request/response: hx.ask('stats', 'get_stats')")
+hx.ask("stats", "get_stats")
+hx.ask("heartbeat", "get_blinks")
+
+print("== queue four requests at mixed priorities; the mailbox serves the highest first")
+me = ModuleAddress.Name("demo")
+for prio, kind in ((MessagePriority.LOW, "get_stats"), (MessagePriority.CRITICAL, "reset"),
+                   (MessagePriority.NORMAL, "get_stats"), (MessagePriority.HIGH, "get_stats")):
+    req = Request(me, kind).with_priority(prio)
+    system.router.queue("stats", req, callback=lambda r, k=kind, p=prio: print("  answered %s (priority %d): %r" % (k, p, r)))
+system.service()
+
+print("== a module that raises on every tick does not stop the others")
+errors = [0]
+
+
+def count_error(name, what):
+    errors[0] += 1
+
+
+system.bus.error_hook = count_error
+system.host.load(Crashy())
+before = system.ticks.stats().delivered
+pause(500, system)
+print("crashy raised %d times; ticks delivered meanwhile: %d" % (errors[0], system.ticks.stats().delivered - before))
+system.host.unload("crashy")
+system.bus.error_hook = None
+
+print("== the system at a glance: hx.status()")
+hx.status()
+helix_app.stop()
+print("== stopped: timer running = %s" % system.ticks.stats().running)
