@@ -4,32 +4,41 @@
 # Contexts: task context only (main loop, scheduler callbacks, threads). Nothing here
 # is hard-IRQ safe: `send` runs user handlers and `queue` takes a lock.
 #
-# Concurrency: the registry is copy-on-write. register/unregister build new dicts under
-# the router's lock and publish them with single attribute stores, so `send` looks a
-# module up without any lock (threads without a GIL never see a dict mid-resize). The
-# lock also guards the mailboxes. It is never held while user code runs, so handlers
-# and callbacks may call the router (send, queue, register, unregister) freely.
+# Concurrency: the registry is copy-on-write. register/unregister rebuild every dict
+# under the router's lock and publish them with single attribute stores, so `send`
+# looks a module up without any lock (threads without a GIL never see a dict
+# mid-resize). The lock also guards the mailboxes. It is never held while user code
+# runs, so handlers and callbacks may call the router (send, queue, register,
+# unregister) freely.
 #
-# The send hot path is shaped for MicroPython: ids and names live in two dicts (a mix
-# of contiguous int keys and str keys in one dict makes linear probing degrade), their
-# `get` methods are pre-bound, and the frame stays within the 11 words MicroPython
-# keeps on the C stack (past that every call allocates its frame on the heap). That is
-# why `send` catches a handler's exception with a bare `except:` and reads it through
-# sys.exc_info() in `_caught`, which re-raises anything that is not an Exception. Ports
-# without sys.exc_info use `_send_portable` (the same, with `except Exception`).
+# The send hot path is shaped for MicroPython:
+# - ids and names live in two dicts whose `get` methods are pre-bound; only an exact
+#   int goes to the id dict, so True or 1.0 never reach module 1.
+# - Names are interned (made qstrs) at register time. A MicroPython dict whose keys are
+#   all qstrs compares probed keys by pointer, and answers "not found" for a key that
+#   is not a str without hashing it: bools, floats, ModuleAddresses and unhashable
+#   objects fall through to the slow path, which raises the errors. (A name too long
+#   to intern is served by the slow path only; on CPython the getter catches the
+#   unhashable case instead.)
+# - MicroPython dicts probe linearly, grow only when full and hash str to 16 bits, so
+#   names like "m1".."m999" pile up in long probe runs. The registry is rebuilt at
+#   every change anyway, so `_spread` picks a table size (load <= 1/2) whose probe runs
+#   are short for the keys actually registered, and inserts them in home-slot order.
+# - The frame stays within the 11 words MicroPython keeps on the C stack (past that
+#   every call allocates its frame on the heap). That is why `send` catches a
+#   handler's exception with a bare `except:` and reads it through sys.exc_info() in
+#   `_caught`, which re-raises anything that is not an Exception. Ports without
+#   sys.exc_info use `_send_portable` (the same, with `except Exception`).
 
 import sys
 
-from ._compat import const, new_lock
+from ._compat import IS_MICROPYTHON as _MICROPYTHON, const, new_lock
 from .errors import AlreadyRegistered, ChannelFull, ModuleNotFound
 from .messages import (
     ModuleAddress,
     Request,
     Response,
-    Success,
-    Rejected,
     Error,
-    _NotSupported,
     Id,
     Name,
     _Broadcast,
@@ -42,10 +51,9 @@ _MASK = const((1 << 29) - 1)  # counters wrap here: they stay small ints on 32-b
 DEFAULT_MAILBOX_CAPACITY = const(64)
 MAX_MAILBOX_CAPACITY = const(65536)
 
-_str = str  # a module-level alias: builtins are found by a linear scan on MicroPython
-# The Response variants send accepts without a second look (a dict membership test is
-# cheaper than isinstance there); subclasses of Response take the slow path, and pass.
-_RESPONSE_TYPES = {Success: True, Rejected: True, Error: True, _NotSupported: True}
+# Module-level aliases: builtins are found by a linear scan on MicroPython.
+_int = int
+_isinstance = isinstance
 _exc_info = getattr(sys, "exc_info", None)
 
 
@@ -85,6 +93,92 @@ def _check_capacity(capacity):
     if capacity < 1 or capacity > MAX_MAILBOX_CAPACITY:
         raise ValueError("mailbox_capacity must be 1..%d, got %d" % (MAX_MAILBOX_CAPACITY, capacity))
     return capacity
+
+
+class _Scratch:
+    pass
+
+
+def _intern(name):
+    # MicroPython: the interned (qstr) twin of `name`, read back from an instance
+    # attribute table; None if the port cannot intern it (too long, no __dict__).
+    o = _Scratch()
+    try:
+        setattr(o, name, None)
+        for key in o.__dict__:
+            return key
+    except (RuntimeError, AttributeError):
+        pass
+    return None
+
+
+class _Sized:
+    # Iterates `keys` but reports len() == size: MicroPython's dict.fromkeys allocates
+    # exactly len() slots up front, then inserts the keys in this order.
+    def __init__(self, keys, size):
+        self.keys = keys
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+    def __iter__(self):
+        return iter(self.keys)
+
+
+def _probes(homes):
+    # Extra probes, in total, of a linear-probing table filled in `homes` (sorted) order.
+    total = 0
+    nxt = 0
+    for h in homes:
+        if h < nxt:
+            total += nxt - h
+            nxt += 1
+        else:
+            nxt = h + 1
+    return total
+
+
+def _spread(src, size):
+    # A copy of dict `src` laid out for MicroPython lookups, and its table size. The
+    # `size` of the previous layout is kept while the load stays within 1/8..2/3 (a
+    # C-speed rebuild); otherwise a few sizes from 2x the keys are tried and the one
+    # with the fewest extra probes for these keys wins, its keys inserted in home-slot
+    # order (which keeps the longest probe run short). Register-time work only.
+    n = len(src)
+    if not n:
+        return {}, 0
+    order = src
+    if 3 * n >= 2 * size or 8 * n < size:
+        hashes = [hash(k) for k in src]
+        size = 2 * n + 1
+        best = None
+        for _ in range(6):
+            homes = [h % size for h in hashes]
+            homes.sort()
+            cost = _probes(homes)
+            if best is None or cost < best:
+                best, best_size = cost, size
+            if cost * 4 <= n:  # under 1/4 extra probe per key on average: good enough
+                break
+            size = (size + n // 3 + 2) | 1
+        size = best_size
+        order = sorted(src, key=lambda k: hash(k) % best_size)
+    d = dict.fromkeys(_Sized(order, size))
+    d.update(src)
+    return d, size
+
+
+def _guarded(get):
+    # CPython: `get` answering None for an unhashable key, as MicroPython's qstr-keyed
+    # name dict does by itself (built at register time, never on the send path).
+    def guarded(key):
+        try:
+            return get(key)
+        except TypeError:
+            return None
+
+    return guarded
 
 
 def _describe(to):
@@ -151,6 +245,7 @@ class _Mailbox:
 
 class _Module:
     # One registration: what the slow paths, mailboxes and broadcast need.
+    hot = True  # False (set per instance) for a name send looks up on the slow path only
 
     def __init__(self, module_id, name, handler, capacity):
         self.id = module_id
@@ -182,12 +277,13 @@ class MessageRouter:
     def __init__(self, mailbox_capacity=DEFAULT_MAILBOX_CAPACITY):
         self._default_capacity = _check_capacity(mailbox_capacity)
         self._lock = new_lock() or _NoLock()
-        self._ids = {}  # module id -> handler      (copy-on-write)
-        self._names = {}  # module name -> handler  (copy-on-write)
-        self._modules = {}  # module id -> _Module  (copy-on-write)
-        self._by_name = {}  # module name -> _Module (copy-on-write)
-        self._iget = self._ids.get
-        self._nget = self._names.get
+        # Copy-on-write, rebuilt by _publish: module id -> _Module, module name -> _Module,
+        # and the send path's `get` of {module id: handler} and {module name: handler}.
+        self._modules = {}
+        self._by_name = {}
+        self._iget = {}.get
+        self._nget = {}.get if _MICROPYTHON else _guarded({}.get)
+        self._isize = self._nsize = 0  # table sizes of the current layout (MicroPython)
         self.messages_routed = 0
         self.handler_errors = 0
         self.messages_refused = 0
@@ -199,7 +295,8 @@ class MessageRouter:
     def register(self, module_id, name, handler, mailbox_capacity=None):
         """Register `handler(request) -> Response` under `module_id` and `name`.
         `mailbox_capacity` (default: the router's, 64) bounds the module's mailbox.
-        Raises AlreadyRegistered when the id or the name is taken."""
+        Raises AlreadyRegistered when the id or the name is taken. On MicroPython the
+        name is interned (kept as a qstr for the life of the program)."""
         check_module_id(module_id)
         check_name(name)
         if not callable(handler):
@@ -208,7 +305,16 @@ class MessageRouter:
             capacity = self._default_capacity
         else:
             capacity = _check_capacity(mailbox_capacity)
+        hot = True
+        if _MICROPYTHON:
+            interned = _intern(name)
+            if interned is None:
+                hot = False
+            else:
+                name = interned
         m = _Module(module_id, name, handler, capacity)
+        if not hot:
+            m.hot = False
         with self._lock:
             by_id = self._modules.get(module_id)
             by_name = self._by_name.get(name)
@@ -216,18 +322,35 @@ class MessageRouter:
                 raise AlreadyRegistered(_taken(module_id, name, by_id, by_name))
             modules = dict(self._modules)
             modules[module_id] = m
-            names_m = dict(self._by_name)
-            names_m[name] = m
-            ids = dict(self._ids)
-            ids[module_id] = handler
-            names = dict(self._names)
-            names[name] = handler
-            self._modules = modules
-            self._by_name = names_m
-            self._ids = ids
-            self._names = names
-            self._iget = ids.get  # published last: send sees a complete module
-            self._nget = names.get
+            self._publish(modules, True)
+
+    def _publish(self, modules, adding):
+        # With the lock held: rebuild the registry for `modules` (id -> _Module) and
+        # publish it. Adding, the send getters go last (send sees a complete module);
+        # removing, first. Rebuilt rather than copied: no deleted-key slots to probe past.
+        by_name = {}
+        ids = {}
+        names = {}
+        for module_id, m in modules.items():
+            by_name[m.name] = m
+            ids[module_id] = m.handler
+            if m.hot:
+                names[m.name] = m.handler
+        if _MICROPYTHON:
+            ids, self._isize = _spread(ids, self._isize)
+            names, self._nsize = _spread(names, self._nsize)
+            iget = ids.get
+            nget = names.get
+        else:
+            iget = ids.get
+            nget = _guarded(names.get)
+        if not adding:
+            self._iget = iget
+            self._nget = nget
+        self._modules = modules
+        self._by_name = by_name
+        self._iget = iget
+        self._nget = nget
 
     def unregister(self, module_id):
         """Remove the module; False if no module has that id. Every request still
@@ -237,16 +360,7 @@ class MessageRouter:
             m = self._modules.get(module_id)
             if m is None:
                 return False
-            name = m.name
-            # Rebuilt rather than copied-then-deleted: no tombstones left to probe past.
-            ids = {k: v for k, v in self._ids.items() if k != module_id}
-            names = {k: v for k, v in self._names.items() if k != name}
-            self._iget = ids.get  # unpublished first
-            self._nget = names.get
-            self._ids = ids
-            self._names = names
-            self._modules = {k: v for k, v in self._modules.items() if k != module_id}
-            self._by_name = {k: v for k, v in self._by_name.items() if k != name}
+            self._publish({k: v for k, v in self._modules.items() if k != module_id}, False)
             m.alive = False
             pending = m.mailbox.take_all() if m.mailbox is not None else None
             m.mailbox = None
@@ -287,8 +401,9 @@ class MessageRouter:
     def send(self, to, request):
         """Call the module's handler with `request` now and return its Response.
         `to` is a module id (int), a name (str) or a ModuleAddress.Id/Name.
-        Raises ModuleNotFound, or ValueError for ModuleAddress.BROADCAST."""
-        h = (self._nget if to.__class__ is _str else self._iget)(to)
+        Raises ModuleNotFound, TypeError for a `to` of another type, or ValueError for
+        ModuleAddress.BROADCAST."""
+        h = (self._iget if to.__class__ is _int else self._nget)(to)
         if h is None:
             return self._send_slow(to, request)
         self.messages_routed = (self.messages_routed + 1) & _MASK
@@ -296,13 +411,13 @@ class MessageRouter:
             h = h(request)
         except:  # noqa: E722 - see the header: _caught() re-raises non-Exceptions
             h = _caught()
-        if h.__class__ in _RESPONSE_TYPES:
+        if _isinstance(h, Response):
             return h
         return self._failed(to, h)
 
     def _send_portable(self, to, request):
         # `send` for ports without sys.exc_info (its frame lives on the heap there).
-        h = (self._nget if to.__class__ is _str else self._iget)(to)
+        h = (self._iget if to.__class__ is _int else self._nget)(to)
         if h is None:
             return self._send_slow(to, request)
         self.messages_routed = (self.messages_routed + 1) & _MASK
@@ -310,18 +425,16 @@ class MessageRouter:
             h = h(request)
         except Exception as e:
             h = _Caught(e)
-        if h.__class__ in _RESPONSE_TYPES:
+        if _isinstance(h, Response):
             return h
         return self._failed(to, h)
 
     def _send_slow(self, to, request):
         # Not a plain registered id or name: a ModuleAddress, an unknown module, bad input.
-        return self._deliver(self._module(to, "send"), request)
+        return self._deliver(self._module(to, "send", "to"), request)
 
     def _failed(self, to, h):
         # The handler raised (h is a _Caught) or returned a non-Response.
-        if isinstance(h, Response):  # a user subclass of a variant
-            return h
         m = self._find(to)
         who = m.label() if m is not None else "module %s" % _describe(to)
         return self._bad_result(who, h)
@@ -341,7 +454,7 @@ class MessageRouter:
             h = h(request)
         except:  # noqa: E722 - as in send
             h = _caught()
-        if h.__class__ in _RESPONSE_TYPES or isinstance(h, Response):
+        if _isinstance(h, Response):
             return h
         return self._bad_result(m.label(), h)
 
@@ -353,7 +466,7 @@ class MessageRouter:
             h = h(request)
         except Exception as e:
             h = _Caught(e)
-        if h.__class__ in _RESPONSE_TYPES or isinstance(h, Response):
+        if _isinstance(h, Response):
             return h
         return self._bad_result(m.label(), h)
 
@@ -382,7 +495,7 @@ class MessageRouter:
         `callback(response)` is called exactly once with the outcome (the handler's
         response, or Response.Error if the module is unregistered first).
         Raises ChannelFull when the mailbox is full, ModuleNotFound for no such module."""
-        m = self._module(to, "queue")
+        m = self._module(to, "queue", "to")
         if not isinstance(request, Request):
             raise TypeError("request must be a Request, got %s" % type(request).__name__)
         if callback is not None and not callable(callback):
@@ -449,8 +562,9 @@ class MessageRouter:
 
     # -- lookups ------------------------------------------------------------------
 
-    def _module(self, to, what):
+    def _module(self, to, what, arg="module_id"):
         # The _Module for an id, a name or a ModuleAddress; raises on anything else.
+        # `what` and `arg` (the caller's name and its argument's) go in the messages.
         cls = to.__class__
         if cls is int:
             if to < 0:
@@ -468,8 +582,8 @@ class MessageRouter:
             m = (self._modules if cls is Id else self._by_name).get(to.value)
         else:
             raise TypeError(
-                "%s: expected a module id (int), name (str) or ModuleAddress, got %s"
-                % (what, type(to).__name__)
+                "%s: %s must be a module id (int), a name (str) or a ModuleAddress, got %s"
+                % (what, arg, type(to).__name__)
             )
         if m is None:
             raise ModuleNotFound("%s: no module registered under %s" % (what, _describe(to)))
