@@ -5,11 +5,12 @@
 # Task context only. `start()` returns at once: ticks and deliveries then run in the
 # background (timer IRQ -> IRQ ring -> micropython.schedule drain), so the REPL stays
 # usable. `run()` is what main.py calls: start, then service mailboxes in a loop until
-# Ctrl-C, which stops the system cleanly (timers released) and returns to the REPL.
+# Ctrl-C, which stops the system cleanly (timers released) and returns to the REPL with
+# the modules still loaded (hx.status(), hx.ask() work; hx.start() resumes ticking).
 import sys
 import time
 
-from helix_ipc import ModuleHost, TickSource, global_event_bus, global_router
+from helix_ipc import Event, ModuleHost, TickSource, global_event_bus, global_router
 from helix_ipc import board
 from helix_ipc._compat import ticks_ms, ticks_diff
 
@@ -35,21 +36,28 @@ class System:
         self.host = ModuleHost(self.bus, self.router)
         self.ticks = None
         self.failed = {}  # module name -> why it did not load
+        self.modules_loaded = False
         self.started_ms = None
         self.stopped_ms = None
         self.running = False
 
     def start(self, modules=None, hz=None):
+        """Load the modules (the profile's examples by default; once: a restart after
+        stop() keeps them) and start ticking at `hz` (default: the profile's)."""
         if self.running:
             return self
-        profile = board.profile()
-        for module in default_modules(profile) if modules is None else modules:
-            try:
-                self.host.load(module)
-            except Exception as e:  # one module failing to load does not stop the rest
-                self.failed[module.name] = "%s: %s" % (type(e).__name__, e)
-                print("helix: module %r not loaded: %s" % (module.name, self.failed[module.name]))
-        self.ticks = TickSource(hz=hz, bus=self.bus)
+        if not self.modules_loaded:
+            self.modules_loaded = True
+            self.failed = {}
+            profile = board.profile()
+            for module in default_modules(profile) if modules is None else modules:
+                try:
+                    self.host.load(module)
+                except Exception as e:  # one module failing to load does not stop the rest
+                    self.failed[module.name] = "%s: %s" % (type(e).__name__, e)
+                    print("helix: module %r not loaded: %s" % (module.name, self.failed[module.name]))
+        if self.ticks is None or (hz is not None and hz != self.ticks.hz):
+            self.ticks = TickSource(hz=hz, bus=self.bus)
         self.ticks.start()
         self.started_ms = ticks_ms()
         self.stopped_ms = None
@@ -57,15 +65,22 @@ class System:
         return self
 
     def stop(self):
-        """Release the timer, deliver what is queued, unload every module."""
+        """Release the timer and deliver what is queued. Modules stay loaded, so they
+        can still be asked (hx.ask) and start() resumes ticking."""
         if not self.running:
             return
         self.running = False
         self.stopped_ms = ticks_ms()
         self.ticks.stop()
         self.bus.poll()
+
+    def shutdown(self):
+        """stop(), publish Event.Shutdown to whoever listens, then unload every module."""
+        self.stop()
+        self.bus.publish(Event.Shutdown())
         for name in list(self.host.loaded()):
             self.host.unload(name)
+        self.modules_loaded = False
 
     def service(self, max_per_module=8):
         """Deliver queued IRQ posts (where nothing schedules the drain) and process
@@ -96,6 +111,10 @@ def start(modules=None, hz=None):
 
 def stop():
     system.stop()
+
+
+def shutdown():
+    system.shutdown()
 
 
 def run(seconds=None, report_every_s=None, modules=None, hz=None):

@@ -3,7 +3,8 @@
 #   import hx
 #   hx.status()                      the whole system at a glance
 #   hx.ask("stats", "get_stats")     send a request to a module, print and return the Response
-#   hx.start() / hx.stop()           run the system in the background / stop it
+#   hx.start() / hx.stop()           run the system in the background / stop its ticks
+#   hx.shutdown()                    publish Shutdown and unload every module
 import helix_app
 from helix_ipc import ModuleAddress, Request, Response
 from helix_ipc import board
@@ -27,6 +28,10 @@ def start(hz=None):
 
 def stop():
     helix_app.stop()
+
+
+def shutdown():
+    helix_app.shutdown()
 
 
 def _drift(system):

@@ -52,7 +52,17 @@ def test_system_ticks_and_answers_requests():
         s.stop()
     t = s.ticks.stats()
     assert not t.running and t.fired == t.delivered + t.lost
-    assert s.host.loaded() == [] and s.router.module_count() == 0 and s.bus.subscription_count() == 0
+    # stopped: modules still answer; a restart resumes ticking without reloading
+    assert s.router.send("stats", Request(ModuleAddress.Name("t"), "get_stats")).is_success
+    s.start()
+    _wait_ticks(s, t.delivered + 5)
+    assert sorted(s.host.loaded()) == ["heartbeat", "stats"]
+    shutdowns = []
+    from helix_ipc import EventSubscription, EventTopic
+    s.bus.subscribe(EventSubscription("watch", [EventTopic.SHUTDOWN], shutdowns.append))
+    s.shutdown()
+    assert not s.ticks.stats().running and len(shutdowns) == 1
+    assert s.host.loaded() == [] and s.router.module_count() == 0 and s.bus.subscription_count() == 1
 
 
 def test_crashing_module_does_not_stop_the_others():
@@ -81,7 +91,7 @@ def test_crashing_module_does_not_stop_the_others():
     try:
         _wait_ticks(s, 10)
     finally:
-        s.stop()
+        s.shutdown()
     assert "badinit" in s.failed and "no such sensor" in s.failed["badinit"]
     assert stats.ticks >= 10 and len(errors) >= 10 and set(errors) == {"crashy"}
 
@@ -107,7 +117,8 @@ def test_keyboard_interrupt_stops_cleanly():
     finally:
         helix_app.system = saved
     assert calls[0] == 5 and not s.running and not s.ticks.stats().running
-    assert s.host.loaded() == []
+    assert sorted(s.host.loaded()) == ["heartbeat", "stats"]  # still there to ask
+    s.shutdown()
 
 
 def test_status_prints_the_system():
@@ -130,7 +141,7 @@ def test_status_prints_the_system():
         r = hx.ask("stats", "get_stats")
     finally:
         builtins.print = real_print
-        s.stop()
+        s.shutdown()
         helix_app.system = saved
     text = "\n".join(lines)
     for needle in ("modules (2)", "heartbeat", "subscriptions (2)", "TICK", "irq ring", "ticks: 100 Hz", "drift"):

@@ -62,5 +62,6 @@ system.bus.error_hook = None
 
 print("== the system at a glance: hx.status()")
 hx.status()
-helix_app.stop()
-print("== stopped: timer running = %s" % system.ticks.stats().running)
+helix_app.shutdown()
+print("== shut down: timer running = %s, modules loaded = %d" % (
+    system.ticks.stats().running, len(system.host.loaded())))

@@ -70,9 +70,33 @@ def _wb(b):
     _stdout.write(b)
 
 
+_typeahead = bytearray()  # bytes read early by _ctrl_c_waiting(), served first
+
+
+def _ctrl_c_waiting():
+    """True if a Ctrl-C already sits in the input (it arrived while ISIG was off, e.g.
+    during the ~40 ms of a reset, when a board would have taken it as an interrupt).
+    Input up to it is discarded, what follows it is kept for _getc()."""
+    found = False
+    while _poller.poll(0):
+        b = _stdin.read(1)
+        if not b:
+            break
+        if b[0] == _CTRL_C:
+            found = True
+            _typeahead[:] = b""
+        else:
+            _typeahead.extend(b)
+    return found
+
+
 def _getc():
     """Next byte from the serial line. A KeyboardInterrupt that lands here (a late
     Ctrl-C) counts as the key itself. End of input means the host is gone."""
+    if _typeahead:
+        c = _typeahead[0]
+        _typeahead[:] = _typeahead[1:]
+        return c
     try:
         while not _poller.poll(_IDLE_SLICE_MS):
             pass
@@ -133,6 +157,8 @@ def _execute(src, g, kind, name="<stdin>", ack=None):
                 if box[0] is not None:
                     _w(box[0])  # no pending-exception check between this and the next line
                     box[0] = None
+                if _ctrl_c_waiting():
+                    raise KeyboardInterrupt
                 exc = _run(src, g, kind, name)
             _isig(False)
             _settle()
@@ -401,14 +427,16 @@ def soft_reset():
 
 
 def _boot_file(path, g):
-    """pyexec_file_if_exists(): run path from the board's root; True to soft reset."""
+    """pyexec_file_if_exists(): run path from the board's root. Returns (soft reset
+    asked, ran without an exception); a missing file counts as a clean run."""
     try:
         with open(path, "rb") as f:
             src = f.read()
     except OSError:
-        return False
+        return False, True
     g["__file__"] = path
-    return _report(_execute(src, g, "exec", path), False)
+    exc = _execute(src, g, "exec", path)
+    return _report(exc, False), exc is None
 
 
 def _setup(argv):
@@ -441,9 +469,9 @@ def main(g):
         if k != "__name__":
             del g[k]
     _isig(False)
-    forced = _boot_file("boot.py", g)
-    if not forced and mode == "F":
-        forced = _boot_file("main.py", g)
+    forced, ok = _boot_file("boot.py", g)
+    if not forced and ok and mode == "F":  # as the ports' main.c: no main.py after a failed boot.py
+        forced, ok = _boot_file("main.py", g)
     while not forced:
         try:
             r = _raw_repl(g) if mode == "R" else _friendly_repl(g)
