@@ -165,7 +165,7 @@ def bench_bus():
                 send = signal.send
                 for i in range(n):
                     send(event)
-            peers.append(("context: blinker send", blinker_loop, "publish, 1 subscriber", "ratio = blinker / helix"))
+            peers.append(("context: blinker send", blinker_loop, "publish, 1 subscriber (peers)", "ratio = blinker / helix"))
         except ImportError:
             skip_row("context: blinker send", "blinker not installed", "bus")
         try:
@@ -178,10 +178,10 @@ def bench_bus():
                 emit = emitter.emit
                 for i in range(n):
                     emit("interrupt", event)
-            peers.append(("context: pyee emit", pyee_loop, "publish, 1 subscriber", "ratio = pyee / helix"))
+            peers.append(("context: pyee emit", pyee_loop, "publish, 1 subscriber (peers)", "ratio = pyee / helix"))
         except ImportError:
             skip_row("context: pyee emit", "pyee not installed", "bus")
-        compare("bus peers", [("publish, 1 subscriber", bus_with(1), None, "")] + peers)
+        compare("bus peers", [("publish, 1 subscriber (peers)", bus_with(1), None, "same row, timed with the peers")] + peers)
 
 
 # -- message router ---------------------------------------------------------------------
@@ -230,10 +230,10 @@ def bench_router():
         ("send by name", by_name(one), "floor: route", "router.send(name, request)"),
         ("send by id", by_id(one), "floor: route", "router.send(id, request)"),
     ])
-    sweep = [("send by name", by_name(one), None, "1 module")]
+    sweep = [("send by name, 1 module", by_name(one), None, "")]
     for total in (10, 100, 1000):
         r = router_with(total)
-        sweep.append(("send by name, %d modules" % total, by_name(r), "send by name", ""))
+        sweep.append(("send by name, %d modules" % total, by_name(r), "send by name, 1 module", ""))
     compare("router scaling", sweep)
 
     mailbox = router_with(1)
