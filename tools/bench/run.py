@@ -21,7 +21,6 @@ GOALS = {
     ("publish, 1 subscriber", "micropython"): [("max", 2.0, "<= 2x dispatch floor"), ("zero", 0, "0 B/op")],
     ("publish, 1 matching among 1000", "micropython"): [("max", 1.2, "<= 1.2x publish to 1")],
     ("context: blinker send", "cpython"): [("min", 1.0, "publish faster")],
-    ("context: pyee emit", "cpython"): [("min", 1.0, "publish faster (context)")],
     ("send by name", "micropython"): [("max", 2.0, "<= 2x route floor")],
     ("send by id", "micropython"): [("max", 2.0, "<= 2x route floor")],
     ("send by name, 1000 modules", "micropython"): [("max", 1.2, "<= 1.2x with 1 module")],
