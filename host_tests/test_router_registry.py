@@ -155,3 +155,62 @@ def test_send_in_a_big_registry_allocates_nothing():
     assert assert_no_alloc(sends, r.send, "target", REQ) is ok
     assert assert_no_alloc(sends, r.send, "helix.module.sensor.number_77", REQ) is ok
     assert assert_no_alloc(sends, r.send, 499, REQ) is ok
+
+
+def test_a_thousand_registrations_fit_the_default_heap():
+    # Under MicroPython this runs in its own process with the unix port's default heap
+    # (2 MB). Registration must not churn big temporary tables: rebuilding every lookup
+    # table at every register fragmented that heap until a table no longer fit
+    # (MemoryError at ~600-900 modules).
+    r = MessageRouter()
+    ok = Response.ok()
+
+    def handler(request):
+        return ok
+
+    for i in range(1000):
+        r.register(i, "m%d" % i, handler)
+    assert r.module_count() == 1000
+    for i in range(0, 1000, 37):
+        assert r.send(i, REQ) is ok
+        assert r.send("m%d" % i, REQ) is ok
+    assert r.send(999, REQ) is ok and r.send("m999", REQ) is ok
+    raises(ModuleNotFound, r.send, 1000, REQ)
+    raises(ModuleNotFound, r.send, "m1000", REQ)
+
+
+def test_heavy_churn_keeps_every_lookup_right():
+    # Unregister leaves deleted-key slots in the copied tables until the next rebuild;
+    # many cycles of removing and re-adding (also shrinking to a few modules and
+    # growing back) must keep hits and misses right.
+    r = MessageRouter()
+    live = {}
+    serial = 0
+    for cycle in range(6):
+        for i in range(200):
+            if i not in live:
+                serial += 1
+                r.register(i, "c%d" % i, replier(b"%d" % serial))
+                live[i] = b"%d" % serial
+        drop = range(cycle % 3, 200, 2 + cycle % 3) if cycle != 3 else range(197)
+        for i in drop:
+            if i in live:
+                assert r.unregister(i)
+                del live[i]
+        assert r.module_count() == len(live)
+        for i in range(200):
+            if i in live:
+                want = Response.success(live[i])
+                assert r.send(i, REQ) == want, (cycle, i)
+                assert r.send("c%d" % i, REQ) == want, (cycle, i)
+                assert r.get_module_id("c%d" % i) == i
+            else:
+                raises(ModuleNotFound, r.send, i, REQ)
+                raises(ModuleNotFound, r.send, "c%d" % i, REQ)
+                assert r.get_module_id("c%d" % i) is None
+    for i in list(live):
+        assert r.unregister(i)
+    assert r.module_count() == 0
+    raises(ModuleNotFound, r.send, "c1", REQ)
+    r.register(5, "again", replier(b"x"))
+    assert r.send("again", REQ) == Response.success(b"x")

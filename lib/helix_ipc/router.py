@@ -4,12 +4,12 @@
 # Contexts: task context only (main loop, scheduler callbacks, threads). Nothing here
 # is hard-IRQ safe: `send` runs user handlers and `queue` takes a lock.
 #
-# Concurrency: the registry is copy-on-write. register/unregister rebuild every dict
-# under the router's lock and publish them with single attribute stores, so `send`
-# looks a module up without any lock (threads without a GIL never see a dict
-# mid-resize). The lock also guards the mailboxes. It is never held while user code
-# runs, so handlers and callbacks may call the router (send, queue, register,
-# unregister) freely.
+# Concurrency: the registry is copy-on-write. register/unregister make changed copies
+# of the lookup dicts under the router's lock (dict.copy(): one allocation, C speed)
+# and publish them with single attribute stores, so `send` looks a module up without
+# any lock (threads without a GIL never see a dict mid-resize). The lock also guards
+# the mailboxes. It is never held while user code runs, so handlers and callbacks may
+# call the router (send, queue, register, unregister) freely.
 #
 # The send hot path is shaped for MicroPython:
 # - ids and names live in two dicts whose `get` methods are pre-bound; only an exact
@@ -21,9 +21,11 @@
 #   to intern is served by the slow path only; on CPython the getter catches the
 #   unhashable case instead.)
 # - MicroPython dicts probe linearly, grow only when full and hash str to 16 bits, so
-#   names like "m1".."m999" pile up in long probe runs. The registry is rebuilt at
-#   every change anyway, so `_spread` picks a table size (load <= 1/2) whose probe runs
-#   are short for the keys actually registered, and inserts them in home-slot order.
+#   names like "m1".."m999" pile up in long probe runs. The two send dicts are laid
+#   out by `_layout` (a table size, load <= 1/2, whose probe runs are short for the
+#   keys registered, keys inserted in home-slot order) and rebuilt only when their
+#   load leaves 1/8..2/3 (see _Table): geometric growth, so registering stays cheap and
+#   makes no big temporaries on small heaps.
 # - The frame stays within the 11 words MicroPython keeps on the C stack (past that
 #   every call allocates its frame on the heap). That is why `send` catches a
 #   handler's exception with a bare `except:` and reads it through sys.exc_info() in
@@ -127,7 +129,8 @@ class _Sized:
 
 
 def _probes(homes):
-    # Extra probes, in total, of a linear-probing table filled in `homes` (sorted) order.
+    # Extra probes, in total, of a linear-probing table filled in `homes` (sorted) order
+    # (the total is the same for any insertion order).
     total = 0
     nxt = 0
     for h in homes:
@@ -139,34 +142,88 @@ def _probes(homes):
     return total
 
 
-def _spread(src, size):
-    # A copy of dict `src` laid out for MicroPython lookups, and its table size. The
-    # `size` of the previous layout is kept while the load stays within 1/8..2/3 (a
-    # C-speed rebuild); otherwise a few sizes from 2x the keys are tried and the one
-    # with the fewest extra probes for these keys wins, its keys inserted in home-slot
-    # order (which keeps the longest probe run short). Register-time work only.
-    n = len(src)
-    if not n:
-        return {}, 0
-    order = src
-    if 3 * n >= 2 * size or 8 * n < size:
-        hashes = [hash(k) for k in src]
-        size = 2 * n + 1
-        best = None
-        for _ in range(6):
-            homes = [h % size for h in hashes]
-            homes.sort()
-            cost = _probes(homes)
-            if best is None or cost < best:
-                best, best_size = cost, size
-            if cost * 4 <= n:  # under 1/4 extra probe per key on average: good enough
-                break
-            size = (size + n // 3 + 2) | 1
-        size = best_size
-        order = sorted(src, key=lambda k: hash(k) % best_size)
-    d = dict.fromkeys(_Sized(order, size))
+def _layout(src, n):
+    # MicroPython: a copy of dict `src` (n keys) at a table size whose probe runs are
+    # short for these keys, and that size. Sizes from 2n+1 up are tried (at most 6) on
+    # one scratch list of home slots; the keys go in in home-slot order, which keeps the
+    # longest probe run short. Called only when a table leaves its load band.
+    keys = list(src)
+    hashes = [hash(k) for k in keys]
+    homes = hashes[:]  # the scratch list, refilled for each size tried
+    size = best_size = 2 * n + 1
+    best = -1
+    for _ in range(6):
+        i = 0
+        for h in hashes:
+            homes[i] = h % size
+            i += 1
+        homes.sort()
+        cost = _probes(homes)
+        if best < 0 or cost < best:
+            best, best_size = cost, size
+        if cost * 4 <= n:  # under 1/4 extra probe per key on average: good enough
+            break
+        size = (size + n // 3 + 2) | 1
+    # home-slot order without a key function: sort home * n + index, then decode
+    i = 0
+    for h in hashes:
+        homes[i] = (h % best_size) * n + i
+        i += 1
+    homes.sort()
+    i = 0
+    for code in homes:
+        homes[i] = keys[code % n]
+        i += 1
+    d = dict.fromkeys(_Sized(homes, best_size))
     d.update(src)
-    return d, size
+    return d, best_size
+
+
+class _Table:
+    # One copy-on-write lookup dict: `d` is never changed once published (lock-free
+    # readers keep using the dict they read); add/remove return a changed copy, made
+    # with dict.copy() (one allocation, same layout, C speed) and the key added or
+    # deleted in place. Only when the load leaves its band is the dict rebuilt, so the
+    # cost of registering is amortised and no big temporaries are made per call.
+    # `spread` (MicroPython, the send tables): laid out by _layout at load <= 1/2, rebuilt
+    # once keys plus deleted slots reach 2/3 of the table or keys fall below 1/8.
+    # Otherwise (the slow-path tables) the dict grows by itself when full, and is
+    # compacted once deleted slots outnumber the keys. Used with the router's lock held.
+
+    def __init__(self, spread):
+        self.d = {}
+        self.size = 0  # table size chosen by _layout (spread tables)
+        self.dead = 0  # deletions since the last rebuild: an upper bound of deleted slots
+        self.spread = spread
+
+    def add(self, key, value):
+        d = self.d
+        n = len(d) + 1
+        d = d.copy()
+        d[key] = value
+        if self.spread and 3 * (n + self.dead) >= 2 * self.size:
+            d, self.size = _layout(d, n)
+            self.dead = 0
+        self.d = d
+        return d
+
+    def remove(self, key):
+        d = self.d.copy()
+        del d[key]
+        self.dead += 1
+        n = len(d)
+        if self.spread:
+            if 3 * (n + self.dead) >= 2 * self.size or 8 * n < self.size:
+                if n:
+                    d, self.size = _layout(d, n)
+                else:
+                    d, self.size = {}, 0
+                self.dead = 0
+        elif self.dead > n + 8:
+            d = dict(d)  # reinserted: no deleted slots
+            self.dead = 0
+        self.d = d
+        return d
 
 
 def _guarded(get):
@@ -283,7 +340,8 @@ class MessageRouter:
         self._by_name = {}
         self._iget = {}.get
         self._nget = {}.get if _MICROPYTHON else _guarded({}.get)
-        self._isize = self._nsize = 0  # table sizes of the current layout (MicroPython)
+        # their tables (the dicts above are the tables' current `d`)
+        self._tables = (_Table(False), _Table(False), _Table(_MICROPYTHON), _Table(_MICROPYTHON))
         self.messages_routed = 0
         self.handler_errors = 0
         self.messages_refused = 0
@@ -320,37 +378,14 @@ class MessageRouter:
             by_name = self._by_name.get(name)
             if by_id is not None or by_name is not None:
                 raise AlreadyRegistered(_taken(module_id, name, by_id, by_name))
-            modules = dict(self._modules)
-            modules[module_id] = m
-            self._publish(modules, True)
-
-    def _publish(self, modules, adding):
-        # With the lock held: rebuild the registry for `modules` (id -> _Module) and
-        # publish it. Adding, the send getters go last (send sees a complete module);
-        # removing, first. Rebuilt rather than copied: no deleted-key slots to probe past.
-        by_name = {}
-        ids = {}
-        names = {}
-        for module_id, m in modules.items():
-            by_name[m.name] = m
-            ids[module_id] = m.handler
-            if m.hot:
-                names[m.name] = m.handler
-        if _MICROPYTHON:
-            ids, self._isize = _spread(ids, self._isize)
-            names, self._nsize = _spread(names, self._nsize)
-            iget = ids.get
-            nget = names.get
-        else:
-            iget = ids.get
-            nget = _guarded(names.get)
-        if not adding:
-            self._iget = iget
-            self._nget = nget
-        self._modules = modules
-        self._by_name = by_name
-        self._iget = iget
-        self._nget = nget
+            t_id, t_name, t_ids, t_names = self._tables
+            # the slow-path tables first, the send getters last: send sees a complete module
+            self._modules = t_id.add(module_id, m)
+            self._by_name = t_name.add(name, m)
+            self._iget = t_ids.add(module_id, handler).get
+            if hot:
+                names = t_names.add(name, handler)
+                self._nget = names.get if _MICROPYTHON else _guarded(names.get)
 
     def unregister(self, module_id):
         """Remove the module; False if no module has that id. Every request still
@@ -360,7 +395,14 @@ class MessageRouter:
             m = self._modules.get(module_id)
             if m is None:
                 return False
-            self._publish({k: v for k, v in self._modules.items() if k != module_id}, False)
+            t_id, t_name, t_ids, t_names = self._tables
+            # the send getters first, then the slow-path tables
+            self._iget = t_ids.remove(module_id).get
+            if m.hot:
+                names = t_names.remove(m.name)
+                self._nget = names.get if _MICROPYTHON else _guarded(names.get)
+            self._by_name = t_name.remove(m.name)
+            self._modules = t_id.remove(module_id)
             m.alive = False
             pending = m.mailbox.take_all() if m.mailbox is not None else None
             m.mailbox = None
