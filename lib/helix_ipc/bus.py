@@ -60,12 +60,13 @@ _ErrorResponse = EventResponse.Error
 _PAUSED = object()  # returned by the marker handler of a paused bus
 _REBUILD = object()  # returned by the marker handler of a stale index
 
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any, Callable  # noqa: F401
+
 _RESULT_FIELDS = ("handled", "ignored", "deferred", "errors")
 
-try:
-    _exc_info = sys.exc_info
-except AttributeError:  # a build without sys.exc_info: publish uses `except ... as e`
-    _exc_info = None
+# None on a build without sys.exc_info: publish then uses `except ... as e`
+_exc_info = getattr(sys, "exc_info", None)
 
 _next_id = [1]  # subscription ids are unique in the process
 
@@ -78,10 +79,18 @@ class EventDispatchResult(Record):
     """What one publish did: `handled`, `ignored`, `deferred`, `errors`.
     The bus may reuse the record: read it before the next publish, copy() it to keep it."""
 
+    # The fields Record.__init__ sets, declared for the type checker (a bare annotation
+    # compiles to nothing on MicroPython: no class attribute, no bytecode).
+    handled: int
+    ignored: int
+    deferred: int
+    errors: int
+
     def __init__(self, handled=0, ignored=0, deferred=0, errors=0):
         Record.__init__(self, _RESULT_FIELDS, (handled, ignored, deferred, errors))
-        self._h = ()  # handlers of a prebuilt per-topic record (bus internal)
-        self._subs = ()
+        # handlers and their subscriptions, of a prebuilt per-topic record (bus internal)
+        self._h = ()  # type: tuple[Callable[[Any], Any], ...]
+        self._subs = ()  # type: tuple[EventSubscription, ...]
 
     def copy(self):
         """A detached copy, safe to keep across publishes."""
@@ -121,7 +130,7 @@ class EventSubscription:
     # subscription). Writing one on an instance shadows the class value.
     priority = SubscriptionPriority.NORMAL
     _active = True
-    _bus = None  # the bus it is subscribed to
+    _bus = None  # type: EventBus | None  # the bus it is subscribed to
     _seq = 0  # subscription order on its bus
     _alias = None
 
@@ -268,7 +277,7 @@ class EventBus:
         self._lock = new_lock()
         self._paused = False
         self._dirty = False  # subscriptions changed since the index was built
-        self._live_index = {}
+        self._live_index = {}  # type: dict[int | str, EventDispatchResult]
         self._live_fallback = EventDispatchResult()
         self._marker_fallback = _marker_record(_rebuild_marker)
         self._paused_fallback = _marker_record(_paused_marker)
@@ -276,8 +285,8 @@ class EventBus:
         self._fallback = self._live_fallback
         # dispatch state: the record being dispatched (None when idle), the handler
         # being called and its return value (read by the slow paths)
-        self._res = None
-        self._cur = None
+        self._res = None  # type: EventDispatchResult | None
+        self._cur = None  # type: Callable[[Any], Any] | None
         self._r = None
         self._depth = 0
         self._records = [EventDispatchResult() for _ in range(MAX_DEPTH + 1)]
@@ -365,6 +374,8 @@ class EventBus:
             self._res = None
             self._refresh()
             return self.publish(event)
+        if res is None:  # only the fast loop calls this, with its record set
+            raise InternalError("event bus: slow path outside a dispatch")
         i = _position(res._h, self._cur)
         rec = self._record(i)
         self._count(rec, res._subs[i], r)
@@ -521,7 +532,7 @@ class EventBus:
     def subscriptions_by_topic(self):
         """{topic name: [subscription names in subscription order]} ("(paused)" marked):
         what the REPL's status shows."""
-        out = {}
+        out = {}  # type: dict[str, list[str]]
         for s in self.subscriptions():
             for t in s.topics:
                 out.setdefault(t.name, []).append(s.name if s._active else s.name + " (paused)")
@@ -626,7 +637,7 @@ class EventBus:
         return not self._paused
 
 
-_EMPTY = {}  # the index while paused or stale; never written
+_EMPTY = {}  # type: dict[int | str, EventDispatchResult]  # the index while paused or stale; never written
 
 
 def _paused_marker(event):
@@ -667,7 +678,7 @@ def _make_record(subs):
 
 # -- the global bus ----------------------------------------------------------------
 
-_global = [None]
+_global = [None]  # type: list[EventBus | None]
 
 
 def global_event_bus():

@@ -6,6 +6,11 @@
 # Reading fields, `.topic` of a built-in variant and the constants is allocation-free
 # and safe anywhere.
 #
+# The namespace members (EventTopic.TICK, Event.Tick, EventResponse.HANDLED, ...) are
+# assigned after their classes exist; the class bodies declare them with bare, quoted
+# annotations for the type checker: MicroPython compiles those to nothing (no attribute,
+# no bytecode) and CPython only records the string in __annotations__.
+#
 # Each event carries `_topic_key`, the small int (built-in topics) or str (custom topics) the
 # bus indexes by, so that dispatch never calls a Python-level __hash__/__eq__.
 
@@ -31,6 +36,15 @@ class EventTopic:
     """What a subscription listens to: TICK, SHUTDOWN, MEMORY_PRESSURE, CPU_HOTPLUG,
     PROCESS, INTERRUPT, ALL (every event), or EventTopic.Custom(name).
     Topics compare and hash by value: EventTopic.Custom("x") == EventTopic.Custom("x")."""
+
+    TICK: "EventTopic"
+    SHUTDOWN: "EventTopic"
+    MEMORY_PRESSURE: "EventTopic"
+    CPU_HOTPLUG: "EventTopic"
+    PROCESS: "EventTopic"
+    INTERRUPT: "EventTopic"
+    ALL: "EventTopic"
+    Custom: "type[_CustomTopic]"
 
     def __init__(self, key, name):
         self._key = key  # a small int for the constants, the name (a str) for custom ones
@@ -102,6 +116,16 @@ class Event:
     Each variant is constructible positionally from its fields, in `_fields` order.
     Events compare equal when they are the same variant with equal fields."""
 
+    # The variant classes are deleted from the module after being attached below, so
+    # ruff cannot resolve these names; mypy resolves them as written.
+    Tick: "type[Tick]"  # noqa: F821
+    Shutdown: "type[Shutdown]"  # noqa: F821
+    MemoryPressure: "type[MemoryPressure]"  # noqa: F821
+    CpuHotplug: "type[CpuHotplug]"  # noqa: F821
+    ProcessCreated: "type[ProcessCreated]"  # noqa: F821
+    ProcessExited: "type[ProcessExited]"  # noqa: F821
+    Interrupt: "type[Interrupt]"  # noqa: F821
+    Custom: "type[Custom]"  # noqa: F821
     _fields = ()  # type: tuple[str, ...]
 
     def __eq__(self, other):
@@ -248,6 +272,11 @@ class EventResponse:
     """What a handler returns: EventResponse.HANDLED (or None), IGNORED, DEFERRED,
     or EventResponse.Error(message). The constants are singletons; compare with `is`
     or `==`."""
+
+    HANDLED: "EventResponse"
+    IGNORED: "EventResponse"
+    DEFERRED: "EventResponse"
+    Error: "type[_ErrorResponse]"
 
     def __init__(self, label):
         self._label = label

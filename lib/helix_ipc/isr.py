@@ -18,6 +18,9 @@ MAX_CAPACITY = const(4096)
 
 _STAT_FIELDS = ("posted", "delivered", "dropped", "schedule_failures", "high_water", "errors", "capacity")
 
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any  # noqa: F401
+
 _DEFAULT = object()  # "use micropython.schedule" (None means: never schedule, poll only)
 
 
@@ -43,7 +46,7 @@ class IsrQueue:
         size = 1
         while size < capacity:
             size <<= 1
-        self._kinds = [None] * size
+        self._kinds = [None] * size  # type: list[Any]  # whatever post() was given as kind
         self._a = [0] * size
         self._b = [0] * size
         self._mask = size - 1

@@ -15,6 +15,9 @@
 
 from ._compat import const, ticks_us, ticks_diff, ticks_add, machine_module
 
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any, Callable  # noqa: F401
+
 _CMASK = const((1 << 29) - 1)
 _AUTO = object()
 
@@ -88,8 +91,8 @@ class TickSource:
         self._gen = 0  # host thread generation: a thread runs while it matches
         self._thread_gen = -1  # the generation whose thread is still looping
         # IRQ-side state, created before any timer exists
-        self._post = None
-        self._make = None
+        self._post = None  # type: Callable[[Any, Any, int], bool] | None  # bus.publish_from_isr(kind, ticks_us, n)
+        self._make = None  # type: Callable[[Any, int], Any] | None  # the run's converter (us, n)
         self._n = 0
         self._fired_base = 0
         self._lost = 0
@@ -102,7 +105,8 @@ class TickSource:
     def _irq(self, _timer):
         n = (self._n + 1) & _CMASK
         self._n = n
-        if not self._post(self._make, self._clock(), n):
+        post = self._post  # None only before the first start(): a tick then is lost
+        if post is None or not post(self._make, self._clock(), n):
             self._lost = (self._lost + 1) & _CMASK
 
     # -- task side ------------------------------------------------------------------
