@@ -9,6 +9,9 @@ from ._compat import const, new_lock
 
 _ID_MASK = const((1 << 29) - 1)  # request ids wrap here: they stay small ints on 32-bit boards
 
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any  # noqa: F401
+
 
 class MessagePriority:
     """Mailbox priorities (ints). Higher is served first; NORMAL is the default."""
@@ -38,7 +41,12 @@ class ModuleAddress:
     """Where a request comes from or goes to: `ModuleAddress.Id(n)`,
     `ModuleAddress.Name(s)` or `ModuleAddress.BROADCAST`. Equal and hashable by value."""
 
-    value = None
+    value = None  # type: Any  # the id (int) or the name (str); None for BROADCAST
+    # The variants, set below once the subclasses exist; declared here for the type
+    # checker (a bare annotation compiles to nothing on MicroPython).
+    Id: "type[Id]"
+    Name: "type[Name]"
+    BROADCAST: "_Broadcast"
 
     def __eq__(self, other):
         return other.__class__ is self.__class__ and other.value == self.value
@@ -183,7 +191,13 @@ class Response:
     `Response.error(message)`. Equal by variant and value."""
 
     is_success = False
-    value = None
+    value = None  # type: Any
+    # The variants, set below once the subclasses exist; declared here for the type
+    # checker (a bare annotation compiles to nothing on MicroPython).
+    Success: "type[Success]"
+    Rejected: "type[Rejected]"
+    Error: "type[Error]"
+    NOT_SUPPORTED: "_NotSupported"
 
     def __eq__(self, other):
         return other.__class__ is self.__class__ and other.value == self.value

@@ -56,7 +56,10 @@ MAX_MAILBOX_CAPACITY = const(65536)
 # Module-level aliases: builtins are found by a linear scan on MicroPython.
 _int = int
 _isinstance = isinstance
-_exc_info = getattr(sys, "exc_info", None)
+_exc_info = getattr(sys, "exc_info", None)  # type: Any  # None on ports without it
+
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any, Callable  # noqa: F401
 
 
 class _Caught:
@@ -254,7 +257,7 @@ class _Mailbox:
     def __init__(self, capacity):
         self.capacity = capacity
         self.count = 0
-        self.rings = [None, None, None, None]
+        self.rings = [None, None, None, None]  # type: list[Any]  # a list per used priority
         self.heads = [0, 0, 0, 0]
         self.lens = [0, 0, 0, 0]
         self.callback = None  # the callback of the request pop() returned last
@@ -338,8 +341,8 @@ class MessageRouter:
         # and the send path's `get` of {module id: handler} and {module name: handler}.
         self._modules = {}
         self._by_name = {}
-        self._iget = {}.get
-        self._nget = {}.get if _MICROPYTHON else _guarded({}.get)
+        self._iget = {}.get  # type: Callable[[Any], Any]
+        self._nget = {}.get if _MICROPYTHON else _guarded({}.get)  # type: Callable[[Any], Any]
         # their tables (the dicts above are the tables' current `d`)
         self._tables = (_Table(False), _Table(False), _Table(_MICROPYTHON), _Table(_MICROPYTHON))
         self.messages_routed = 0
@@ -440,7 +443,7 @@ class MessageRouter:
 
     # -- request/response ---------------------------------------------------------
 
-    def send(self, to, request):
+    def _send_fast(self, to, request):
         """Call the module's handler with `request` now and return its Response.
         `to` is a module id (int), a name (str) or a ModuleAddress.Id/Name.
         Raises ModuleNotFound, TypeError for a `to` of another type, or ValueError for
@@ -488,7 +491,7 @@ class MessageRouter:
             return Error("%s: handler raised %s: %s" % (who, type(e).__name__, e))
         return Error("%s: handler returned %s, not a Response" % (who, type(h).__name__))
 
-    def _deliver(self, m, request):
+    def _deliver_fast(self, m, request):
         # Call m's handler; the result is always a Response (mailboxes, broadcast, slow send).
         self.messages_routed = (self.messages_routed + 1) & _MASK
         h = m.handler
@@ -511,6 +514,10 @@ class MessageRouter:
         if _isinstance(h, Response):
             return h
         return self._bad_result(m.label(), h)
+
+    # The fast versions need sys.exc_info (see the header); other ports use the portable ones.
+    send = _send_fast if _exc_info is not None else _send_portable
+    _deliver = _deliver_fast if _exc_info is not None else _deliver_portable
 
     def broadcast(self, request):
         """Send `request` to every registered module except its sender, in ascending
@@ -650,14 +657,9 @@ def _taken(module_id, name, by_id, by_name):
     return "; ".join(parts)
 
 
-if _exc_info is None:
-    MessageRouter.send = MessageRouter._send_portable
-    MessageRouter._deliver = MessageRouter._deliver_portable
-
-
 # -- the global router -------------------------------------------------------------
 
-_global = [None]
+_global = [None]  # type: list[MessageRouter | None]
 _global_lock = new_lock() or _NoLock()  # a lock object only: no hardware, nothing started
 
 
