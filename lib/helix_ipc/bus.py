@@ -42,7 +42,7 @@ import sys
 
 from ._compat import const, new_lock
 from ._record import Record
-from .errors import InternalError
+from .errors import InternalError, check_int
 from .events import (
     Event,
     EventResponse,
@@ -98,10 +98,7 @@ class EventDispatchResult(Record):
 
 
 def _check_priority(priority):
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise TypeError("priority must be an int 0..255, got %s" % type(priority).__name__)
-    if priority < 0 or priority > 255:
-        raise ValueError("priority must be 0..255, got %d" % priority)
+    check_int(priority, "priority", 0, 255)
 
 
 def _check_topics(topics):
@@ -502,8 +499,7 @@ class EventBus:
 
     def unsubscribe(self, subscription_id):
         """Remove a subscription by id (from the next publish). False if unknown."""
-        if not isinstance(subscription_id, int) or isinstance(subscription_id, bool):
-            raise TypeError("subscription_id must be an int, got %s" % type(subscription_id).__name__)
+        check_int(subscription_id, "subscription_id")
         lock = self._lock
         if lock:
             lock.acquire()

@@ -13,20 +13,13 @@
 # - Counters are kept modulo 2**29 so that they stay small ints on 32-bit boards.
 
 from ._compat import const, new_lock, disable_irq, enable_irq
-from .errors import ChannelFull, ChannelClosed, ChannelEmpty
+from .errors import ChannelFull, ChannelClosed, ChannelEmpty, check_int
 
 _CMASK = const((1 << 29) - 1)  # free-running counters wrap here (a multiple of any buffer size)
 MAX_CAPACITY = const(65536)
 DEFAULT_CAPACITY = const(32)
 
 _STAT_FIELDS = ("sent", "received", "queue_length", "capacity", "dropped")
-
-
-def _check_capacity(capacity):
-    if not isinstance(capacity, int) or isinstance(capacity, bool):
-        raise TypeError("capacity must be an int, got %s" % type(capacity).__name__)
-    if capacity < 1 or capacity > MAX_CAPACITY:
-        raise ValueError("capacity must be 1..%d, got %d" % (MAX_CAPACITY, capacity))
 
 
 class _Ring:
@@ -243,7 +236,7 @@ class Receiver(_Handle):
 
 def channel(capacity):
     """A bounded channel: returns (Sender, Receiver). capacity is 1..65536."""
-    _check_capacity(capacity)
+    check_int(capacity, "capacity", 1, MAX_CAPACITY)
     ring = _Ring(capacity)
     return Sender(ring), Receiver(ring)
 

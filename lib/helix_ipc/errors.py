@@ -1,7 +1,19 @@
-# helix_ipc.errors: the one exception hierarchy of helix_ipc.
+# helix_ipc.errors: the one exception hierarchy of helix_ipc, and the shared argument
+# check that raises TypeError/ValueError at the call that received a bad value.
 #
 # Raised from task context only (scheduler callbacks, threads, the main loop); the
 # IRQ-safe entry points never raise, they return False and count the failure.
+
+
+def check_int(value, name, lo=None, hi=None, where=""):
+    """Return value if it is an int (not a bool) within lo..hi (None: unbounded);
+    otherwise raise TypeError or ValueError naming the argument `name`."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("%s must be an int, got %s" % (name, type(value).__name__))
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError("%s must be %s..%s%s, got %d" % (
+            name, "" if lo is None else lo, "" if hi is None else hi, where, value))
+    return value
 
 
 class IpcError(Exception):

@@ -12,6 +12,7 @@
 
 from ._compat import const, new_lock, schedule as _mp_schedule
 from ._record import Record
+from .errors import check_int
 
 _CMASK = const((1 << 29) - 1)
 MAX_CAPACITY = const(4096)
@@ -26,10 +27,7 @@ _DEFAULT = object()  # "use micropython.schedule" (None means: never schedule, p
 
 def check_capacity(capacity):
     """Raise TypeError/ValueError unless capacity is an int in 1..MAX_CAPACITY."""
-    if not isinstance(capacity, int) or isinstance(capacity, bool):
-        raise TypeError("isr_capacity must be an int, got %s" % type(capacity).__name__)
-    if capacity < 1 or capacity > MAX_CAPACITY:
-        raise ValueError("isr_capacity must be 1..%d, got %d" % (MAX_CAPACITY, capacity))
+    check_int(capacity, "isr_capacity", 1, MAX_CAPACITY)
 
 
 class IsrQueue:

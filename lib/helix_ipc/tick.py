@@ -14,6 +14,7 @@
 # NotImplementedError. Importing this module needs neither.
 
 from ._compat import const, ticks_us, ticks_diff, ticks_add, machine_module
+from .errors import check_int
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
     from typing import Any, Callable  # noqa: F401
@@ -74,10 +75,7 @@ class TickSource:
         p = _profile() if profile is None else validate(profile)
         if hz is None:
             hz = p["tick_hz"]
-        if not isinstance(hz, int) or isinstance(hz, bool):
-            raise TypeError("hz must be an int, got %s" % type(hz).__name__)
-        if hz < 1 or hz > p["max_tick_hz"]:
-            raise ValueError("hz must be 1..%d on %s, got %d" % (p["max_tick_hz"], p["name"], hz))
+        check_int(hz, "hz", 1, p["max_tick_hz"], " on " + p["name"])
         self.hz = hz
         self._profile = p
         self._bus = bus
