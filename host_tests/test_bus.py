@@ -1,6 +1,7 @@
 # Event bus: delivery order, topic matching, result counts, fault isolation, pause/resume,
 # unsubscribe, bad input, the global bus and the seed README example.
 from support import raises
+from bus_helpers import recorder as _recorder, quiet as _quiet, counts as _counts
 
 from helix_ipc import (
     Event, EventBus, EventDispatchResult, EventResponse, EventSubscription, EventTopic,
@@ -8,22 +9,7 @@ from helix_ipc import (
 )
 
 
-def _recorder(log, tag, ret=None):
-    def handler(event):
-        log.append(tag)
-        return ret
-    return handler
 
-
-def _quiet(bus):
-    # capture error reports instead of printing them
-    errors = []
-    bus.error_hook = lambda name, what: errors.append((name, what))
-    return errors
-
-
-def _counts(result):
-    return (result.handled, result.ignored, result.deferred, result.errors)
 
 
 def test_seed_readme_example():

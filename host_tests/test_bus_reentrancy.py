@@ -1,6 +1,7 @@
 # Event bus reentrancy: handlers that subscribe, unsubscribe (themselves included), pause
 # or publish while an event is being dispatched; runaway nesting stopped at MAX_DEPTH.
 from support import raises
+from bus_helpers import recorder as _recorder, quiet as _quiet, counts as _counts
 
 from helix_ipc import (
     Event, EventBus, EventResponse, EventSubscription, EventTopic, InternalError,
@@ -8,21 +9,7 @@ from helix_ipc import (
 from helix_ipc.bus import MAX_DEPTH, NestingTooDeep
 
 
-def _recorder(log, tag, ret=None):
-    def handler(event):
-        log.append(tag)
-        return ret
-    return handler
 
-
-def _quiet(bus):
-    errors = []
-    bus.error_hook = lambda name, what: errors.append((name, what))
-    return errors
-
-
-def _counts(result):
-    return (result.handled, result.ignored, result.deferred, result.errors)
 
 
 def test_subscribe_from_a_handler_applies_from_the_next_publish():

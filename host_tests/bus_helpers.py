@@ -1,0 +1,20 @@
+# bus_helpers: small helpers shared by the event-bus tests (both interpreters).
+
+
+def recorder(log, tag, ret=None):
+    """A handler that appends `tag` to `log` and returns `ret`."""
+    def handler(event):
+        log.append(tag)
+        return ret
+    return handler
+
+
+def quiet(bus):
+    """Capture the bus's error reports in a list (returned) instead of printing them."""
+    errors = []
+    bus.error_hook = lambda name, what: errors.append((name, what))
+    return errors
+
+
+def counts(result):
+    return (result.handled, result.ignored, result.deferred, result.errors)
