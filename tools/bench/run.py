@@ -76,7 +76,7 @@ FOOT_GOALS = {
 MPY_GOAL = 20 * 1024
 
 
-def footprint_table():
+def footprint_table(verdicts):
     sys.path.insert(0, str(HERE))
     import footprint
 
@@ -90,9 +90,12 @@ def footprint_table():
             lines.append((r["name"], "", "", "skipped: " + r["skipped"]))
             continue
         verdict = "" if goal is None else ("met" if r["bytes"] <= goal else "MISSED")
+        if goal is not None:
+            verdicts.append(verdict == "met")
         lines.append((r["name"], str(r["bytes"]), "" if goal is None else "<= %d" % goal, verdict))
     for arch, sizes in result["mpy"].items():
         total = sum(sizes.values())
+        verdicts.append(total <= MPY_GOAL)
         lines.append(("mpy total " + arch, str(total), "<= %d" % MPY_GOAL, "met" if total <= MPY_GOAL else "MISSED"))
         for name, size in sizes.items():
             lines.append(("  " + arch + " " + name, str(size), "", ""))
@@ -128,14 +131,14 @@ def main():
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for t in table:
         print(line(t))
-    foot = footprint_table() if not sections else None
+    foot_verdicts = []
+    foot = footprint_table(foot_verdicts) if not sections else None
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"rows": all_rows, "footprint": foot}, indent=1))
-    judged = [r for r in all_rows if "met" in r]
-    print("\n%d goals judged: %d met, %d missed. JSON: %s" % (
-        len(judged), sum(r["met"] for r in judged), sum(not r["met"] for r in judged),
-        (out / "results.json").relative_to(ROOT)))
+    judged = [r["met"] for r in all_rows if "met" in r] + foot_verdicts
+    print("\n%d goals judged (speed and footprint): %d met, %d missed. JSON: %s" % (
+        len(judged), sum(judged), sum(not v for v in judged), (out / "results.json").relative_to(ROOT)))
     return 1 if failed else 0
 
 
