@@ -161,3 +161,32 @@ def test_package_json_lists_every_library_file():
     assert listed == lib
     for dst, src in pkg["urls"]:
         assert src == "lib/" + dst and os.path.exists(_ROOT + "/" + src)
+
+
+def _button_irq_burst(button, n):
+    irq = button._irq_cb
+    for _ in range(n):
+        irq(None)
+    return n
+
+
+def test_button_irq_handler_allocates_nothing_and_publishes_interrupts():
+    import helix_examples
+    from helix_ipc import EventBus
+
+    bus = EventBus(isr_capacity=16)
+    button = helix_examples.Button(7)
+    button._post = bus.publish_from_isr  # what init() binds, without a machine.Pin
+    # subscribe first: on MicroPython the posts schedule a drain that may run at once
+    presses = []
+    from helix_ipc import EventSubscription, EventTopic
+
+    bus.subscribe(EventSubscription("b", [EventTopic.INTERRUPT], button.handle_event))
+    bus.subscribe(EventSubscription("log", [EventTopic.INTERRUPT], lambda e: presses.append(e.vector)))
+    if support.MICROPYTHON:
+        support.assert_no_alloc(_button_irq_burst, button, 10)
+    else:
+        _button_irq_burst(button, 10)
+    bus.poll()
+    assert button.presses == 10 and presses == [7] * 10
+    assert bus.isr_stats().posted == 10 and bus.isr_stats().dropped == 0
