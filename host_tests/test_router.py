@@ -228,6 +228,44 @@ def test_response_subclass_passes():
     assert r.handler_errors == 0
 
 
+class FalsyHandler:
+    # A callable that is false (send tells a lookup miss from a raising handler by the
+    # handler's truth, so such handlers must still be called exactly once).
+    def __init__(self, fail):
+        self.calls = 0
+        self.fail = fail
+
+    def __len__(self):
+        return 0
+
+    def __call__(self, request):
+        self.calls += 1
+        if self.fail:
+            raise ValueError("nope")
+        return Response.ok()
+
+
+def test_false_handler_is_called_once_per_send():
+    r = MessageRouter()
+    good = FalsyHandler(False)
+    bad = FalsyHandler(True)
+    r.register(1, "good", good)
+    r.register(2, "bad", bad)
+    assert r.send(1, Request(0, "x")) == Response.ok()
+    assert r.send("good", Request(0, "x")) == Response.ok()
+    assert r.send(ModuleAddress.Id(1), Request(0, "x")) == Response.ok()
+    assert good.calls == 3
+    e = r.send(2, Request(0, "x"))
+    assert isinstance(e, Response.Error) and "ValueError" in e.message and "'bad'" in e.message
+    e = r.send("bad", Request(0, "x"))
+    assert isinstance(e, Response.Error) and "nope" in e.message
+    assert bad.calls == 2
+    assert r.messages_routed == 5 and r.handler_errors == 2
+    assert r.unregister(1) and r.unregister(2)
+    raises(ModuleNotFound, r.send, 1, Request(0, "x"))
+    raises(ModuleNotFound, r.send, "bad", Request(0, "x"))
+
+
 def test_every_response_variant_passes_through():
     r = MessageRouter()
     out = [Response.ok(), Response.Rejected("busy"), Response.Error("bad"), Response.NOT_SUPPORTED]

@@ -12,14 +12,19 @@
 # call the router (send, queue, register, unregister) freely.
 #
 # The send hot path is shaped for MicroPython:
-# - ids and names live in two dicts whose `get` methods are pre-bound; only an exact
-#   int goes to the id dict, so True or 1.0 never reach module 1.
+# - ids and names live in two dicts, published together as `_by_class`
+#   {int: ids, str: names}: send indexes it with `to.__class__`, then the dict found with
+#   `to` (subscripts, the cheapest lookups there are, and no branch), inside the same
+#   `try` that calls the handler. Only an exact int reaches the id dict, so True or 1.0
+#   never reach module 1. A lookup that fails (KeyError; TypeError for an unhashable
+#   `to` on CPython) leaves `h` None, which is how send tells a miss (-> the slow path,
+#   which raises the errors) from a handler that raised. For that test to hold, a
+#   handler whose type defines __bool__ or __len__ is served by the slow path only
+#   (see _fast_ok).
 # - Names are interned (made qstrs) at register time. A MicroPython dict whose keys are
-#   all qstrs compares probed keys by pointer, and answers "not found" for a key that
-#   is not a str without hashing it: bools, floats, ModuleAddresses and unhashable
-#   objects fall through to the slow path, which raises the errors. (A name too long
-#   to intern is served by the slow path only; on CPython the getter catches the
-#   unhashable case instead.)
+#   all qstrs compares probed keys by pointer, and fails at once for a key that is not
+#   a str, without hashing it: bools, floats, ModuleAddresses and unhashable objects
+#   go to the slow path. (A name too long to intern is served by the slow path only.)
 # - MicroPython dicts probe linearly, grow only when full and hash str to 16 bits, so
 #   names like "m1".."m999" pile up in long probe runs. The two send dicts are laid
 #   out by `_layout` (a table size, load <= 1/2, whose probe runs are short for the
@@ -27,10 +32,12 @@
 #   load leaves 1/8..2/3 (see _Table): geometric growth, so registering stays cheap and
 #   makes no big temporaries on small heaps.
 # - The frame stays within the 11 words MicroPython keeps on the C stack (past that
-#   every call allocates its frame on the heap). That is why `send` catches a
-#   handler's exception with a bare `except:` and reads it through sys.exc_info() in
-#   `_caught`, which re-raises anything that is not an Exception. Ports without
-#   sys.exc_info use `_send_portable` (the same, with `except Exception`).
+#   every call allocates its frame on the heap; host_tests/test_router_alloc.py checks
+#   it with micropython.mem_total). send's frame is exactly at that limit: that is why
+#   it catches with a bare `except:` whose handler evaluates at most one value
+#   (`_caught()` or `_missed()`, which read the exception through sys.exc_info() and
+#   re-raise anything that is not an Exception). Ports without sys.exc_info use
+#   `_send_portable` (the same, with `except Exception`).
 
 import sys
 
@@ -53,13 +60,12 @@ _MASK = const((1 << 29) - 1)  # counters wrap here: they stay small ints on 32-b
 DEFAULT_MAILBOX_CAPACITY = const(64)
 MAX_MAILBOX_CAPACITY = const(65536)
 
-# Module-level aliases: builtins are found by a linear scan on MicroPython.
-_int = int
+# Module-level alias: builtins are found by a linear scan on MicroPython.
 _isinstance = isinstance
 _exc_info = getattr(sys, "exc_info", None)  # type: Any  # None on ports without it
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
-    from typing import Any, Callable  # noqa: F401
+    from typing import Any  # noqa: F401
 
 
 class _Caught:
@@ -68,13 +74,41 @@ class _Caught:
         self.exc = exc
 
 
+_MISS = _Caught(None)  # send's result when `to` is not in its lookup tables
+
+
 def _caught():
     # Called inside send's bare `except:`: the exception being handled, wrapped.
     # KeyboardInterrupt, SystemExit and the like are re-raised, never swallowed.
+    # (MicroPython keeps sys.exc_info() per VM, not per thread: another thread leaving
+    # its own handler may have cleared it, hence the None case.)
     e = _exc_info()[1]
-    if not isinstance(e, Exception):
+    if e is None:
+        e = RuntimeError("the exception was lost (sys.exc_info cleared by another thread)")
+    elif not isinstance(e, Exception):
         raise e
     return _Caught(e)
+
+
+def _missed():
+    # Called inside send's bare `except:` when the lookup failed: _MISS (re-raises
+    # anything that is not an Exception, as _caught does). Under micropython.heap_lock
+    # sys.exc_info() cannot build its tuple: the lookup's exception is then taken to
+    # be the lookup's own (a ModuleAddress, say), so sends by address work there too.
+    try:
+        e = _exc_info()[1]
+    except MemoryError:
+        return _MISS
+    if e is not None and not isinstance(e, Exception):
+        raise e
+    return _MISS
+
+
+def _fast_ok(handler):
+    # Whether send may keep `handler` in its lookup tables: send relies on a found
+    # handler being true (see the header), so types that may be false are excluded.
+    t = type(handler)
+    return not (hasattr(t, "__bool__") or hasattr(t, "__len__"))
 
 
 class _NoLock:
@@ -229,18 +263,6 @@ class _Table:
         return d
 
 
-def _guarded(get):
-    # CPython: `get` answering None for an unhashable key, as MicroPython's qstr-keyed
-    # name dict does by itself (built at register time, never on the send path).
-    def guarded(key):
-        try:
-            return get(key)
-        except TypeError:
-            return None
-
-    return guarded
-
-
 def _describe(to):
     if isinstance(to, ModuleAddress):
         return repr(to)
@@ -305,7 +327,9 @@ class _Mailbox:
 
 class _Module:
     # One registration: what the slow paths, mailboxes and broadcast need.
-    hot = True  # False (set per instance) for a name send looks up on the slow path only
+    # False (set per instance) when send finds the module on the slow path only:
+    fast = True  # its id and name (the handler may be false, see _fast_ok)
+    hot = True  # its name (not interned, or not fast)
 
     def __init__(self, module_id, name, handler, capacity):
         self.id = module_id
@@ -337,12 +361,11 @@ class MessageRouter:
     def __init__(self, mailbox_capacity=DEFAULT_MAILBOX_CAPACITY):
         self._default_capacity = _check_capacity(mailbox_capacity)
         self._lock = new_lock() or _NoLock()
-        # Copy-on-write, rebuilt by _publish: module id -> _Module, module name -> _Module,
-        # and the send path's `get` of {module id: handler} and {module name: handler}.
+        # Copy-on-write: module id -> _Module, module name -> _Module, and send's
+        # {int: {module id: handler}, str: {module name: handler}}.
         self._modules = {}
         self._by_name = {}
-        self._iget = {}.get  # type: Callable[[Any], Any]
-        self._nget = {}.get if _MICROPYTHON else _guarded({}.get)  # type: Callable[[Any], Any]
+        self._by_class = {int: {}, str: {}}  # type: dict[Any, dict[Any, Any]]
         # their tables (the dicts above are the tables' current `d`)
         self._tables = (_Table(False), _Table(False), _Table(_MICROPYTHON), _Table(_MICROPYTHON))
         self.messages_routed = 0
@@ -366,7 +389,8 @@ class MessageRouter:
             capacity = self._default_capacity
         else:
             capacity = _check_capacity(mailbox_capacity)
-        hot = True
+        fast = _fast_ok(handler)
+        hot = fast
         if _MICROPYTHON:
             interned = _intern(name)
             if interned is None:
@@ -374,6 +398,8 @@ class MessageRouter:
             else:
                 name = interned
         m = _Module(module_id, name, handler, capacity)
+        if not fast:
+            m.fast = False
         if not hot:
             m.hot = False
         with self._lock:
@@ -382,13 +408,14 @@ class MessageRouter:
             if by_id is not None or by_name is not None:
                 raise AlreadyRegistered(_taken(module_id, name, by_id, by_name))
             t_id, t_name, t_ids, t_names = self._tables
-            # the slow-path tables first, the send getters last: send sees a complete module
+            # the slow-path tables first, send's tables last: send sees a complete module
             self._modules = t_id.add(module_id, m)
             self._by_name = t_name.add(name, m)
-            self._iget = t_ids.add(module_id, handler).get
-            if hot:
-                names = t_names.add(name, handler)
-                self._nget = names.get if _MICROPYTHON else _guarded(names.get)
+            if fast:
+                self._by_class = {
+                    int: t_ids.add(module_id, handler),
+                    str: t_names.add(name, handler) if hot else t_names.d,
+                }
 
     def unregister(self, module_id):
         """Remove the module; False if no module has that id. Every request still
@@ -399,11 +426,12 @@ class MessageRouter:
             if m is None:
                 return False
             t_id, t_name, t_ids, t_names = self._tables
-            # the send getters first, then the slow-path tables
-            self._iget = t_ids.remove(module_id).get
-            if m.hot:
-                names = t_names.remove(m.name)
-                self._nget = names.get if _MICROPYTHON else _guarded(names.get)
+            # send's tables first, then the slow-path tables
+            if m.fast:
+                self._by_class = {
+                    int: t_ids.remove(module_id),
+                    str: t_names.remove(m.name) if m.hot else t_names.d,
+                }
             self._by_name = t_name.remove(m.name)
             self._modules = t_id.remove(module_id)
             m.alive = False
@@ -448,30 +476,32 @@ class MessageRouter:
         `to` is a module id (int), a name (str) or a ModuleAddress.Id/Name.
         Raises ModuleNotFound, TypeError for a `to` of another type, or ValueError for
         ModuleAddress.BROADCAST."""
-        h = (self._iget if to.__class__ is _int else self._nget)(to)
-        if h is None:
-            return self._send_slow(to, request)
-        self.messages_routed = (self.messages_routed + 1) & _MASK
+        h = None
         try:
+            h = self._by_class[to.__class__][to]
+            self.messages_routed = (self.messages_routed + 1) & _MASK
             h = h(request)
-        except:  # noqa: E722 - see the header: _caught() re-raises non-Exceptions
-            h = _caught()
+        except:  # noqa: E722 - see the header: both helpers re-raise non-Exceptions
+            h = _caught() if h else _missed()  # h is still None if the lookup failed
         if _isinstance(h, Response):
             return h
+        if h is _MISS:
+            return self._send_slow(to, request)
         return self._failed(to, h)
 
     def _send_portable(self, to, request):
         # `send` for ports without sys.exc_info (its frame lives on the heap there).
-        h = (self._iget if to.__class__ is _int else self._nget)(to)
-        if h is None:
-            return self._send_slow(to, request)
-        self.messages_routed = (self.messages_routed + 1) & _MASK
+        h = None
         try:
+            h = self._by_class[to.__class__][to]
+            self.messages_routed = (self.messages_routed + 1) & _MASK
             h = h(request)
         except Exception as e:
-            h = _Caught(e)
+            h = _Caught(e) if h else _MISS
         if _isinstance(h, Response):
             return h
+        if h is _MISS:
+            return self._send_slow(to, request)
         return self._failed(to, h)
 
     def _send_slow(self, to, request):
