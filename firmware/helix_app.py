@@ -16,6 +16,13 @@ from helix_ipc._compat import ticks_ms, ticks_diff
 
 import helix_examples
 
+if hasattr(time, "sleep_ms"):
+    _sleep_ms = time.sleep_ms
+else:  # CPython
+
+    def _sleep_ms(ms):
+        time.sleep(ms / 1000)
+
 
 def default_modules(profile):
     mods = [
@@ -93,6 +100,15 @@ class System:
                 n += router.process_mailbox(module_id, max_per_module)
         return n
 
+    def status_line(self):
+        """One line of counters: uptime, ticks, the IRQ ring, requests routed."""
+        isr = self.bus.isr_stats()
+        t = self.ticks.stats() if self.ticks is not None else None
+        return ("helix: up %d ms | ticks fired=%s delivered=%s lost=%s | isr posted=%d delivered=%d dropped=%d"
+                " | routed=%d" % (self.uptime_ms(), t.fired if t else "-", t.delivered if t else "-",
+                                  t.lost if t else "-", isr.posted, isr.delivered, isr.dropped,
+                                  self.router.messages_routed))
+
     def uptime_ms(self):
         """How long the system has run (until stop(), when stopped)."""
         if self.started_ms is None:
@@ -130,10 +146,8 @@ def run(seconds=None, report_every_s=None, modules=None, hz=None):
             system.service()
             if report_every_s and ticks_diff(ticks_ms(), last) >= report_every_s * 1000:
                 last = ticks_ms()
-                import hx
-
-                hx.line()
-            time.sleep_ms(10) if hasattr(time, "sleep_ms") else time.sleep(0.01)
+                print(system.status_line())
+            _sleep_ms(10)
     except KeyboardInterrupt:
         print("helix: Ctrl-C, stopping")
     finally:

@@ -44,13 +44,8 @@ def _drift(system):
 
 
 def line():
-    """One status line (what run() prints)."""
-    s = helix_app.system
-    isr = s.bus.isr_stats()
-    t = s.ticks.stats() if s.ticks is not None else None
-    print("helix: up %d ms | ticks fired=%s delivered=%s lost=%s | isr posted=%d delivered=%d dropped=%d | routed=%d"
-          % (s.uptime_ms(), t.fired if t else "-", t.delivered if t else "-", t.lost if t else "-",
-             isr.posted, isr.delivered, isr.dropped, s.router.messages_routed))
+    """One status line (what run() prints every few seconds)."""
+    print(helix_app.system.status_line())
 
 
 def status():

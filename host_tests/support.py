@@ -26,10 +26,6 @@ def raises(exc_type, fn, *args, **kwargs):
     raise AssertionError("%s did not raise %s" % (getattr(fn, "__name__", fn), exc_type.__name__))
 
 
-def message_of(exc):
-    return str(exc)
-
-
 def need_heap_lock():
     """The micropython module with heap_lock, or skip (CPython has no heap lock)."""
     try:

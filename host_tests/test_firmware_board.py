@@ -8,14 +8,15 @@ from test_vboard import _Board
 _E2E = "end-to-end: drives host processes through CPython's subprocess/pty"
 
 
-def _deploy(port):
+def _deploy(port, *extra):
+    """tools/deploy --board unix --port PORT [extra...]; must succeed; returns stdout."""
     import os
     import subprocess
     import sys
     from test_vboard import _root
 
     proc = subprocess.run(
-        [sys.executable, os.path.join(_root(), "tools", "deploy"), "--board", "unix", "--port", port],
+        [sys.executable, os.path.join(_root(), "tools", "deploy"), "--board", "unix", "--port", port] + list(extra),
         capture_output=True, text=True, timeout=120, cwd=_root())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
@@ -70,8 +71,6 @@ def test_redeploy_after_a_firmware_change_copies_only_that_file():
         support.skip(_E2E)
     import os
     import shutil
-    import subprocess
-    import sys
     import tempfile
     from test_vboard import _root
 
@@ -82,12 +81,7 @@ def test_redeploy_after_a_firmware_change_copies_only_that_file():
         shutil.copytree(os.path.join(_root(), "firmware"), fw)
 
         def deploy():
-            proc = subprocess.run(
-                [sys.executable, os.path.join(_root(), "tools", "deploy"), "--board", "unix", "--port", b.port,
-                 "--firmware", fw, "--build-dir", os.path.join(tmp, "build")],
-                capture_output=True, text=True, timeout=120, cwd=_root())
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-            return proc.stdout
+            return _deploy(b.port, "--firmware", fw, "--build-dir", os.path.join(tmp, "build"))
 
         deploy()
         with open(os.path.join(fw, "helix_examples.py"), "a") as f:
