@@ -1,7 +1,8 @@
 # helix_ipc._compat: the one place that knows which interpreter we run on.
 #
 # Every shim lives here: const, schedule, ticks_*, disable_irq/enable_irq, locks,
-# heap_lock. No other module imports `machine` or `micropython` on its own.
+# heap_lock, and `micropython` itself for the `@micropython.native` decorator. No other
+# module imports `machine` or `micropython` on its own.
 # Importing this module creates no objects on the hardware and starts nothing.
 # All functions may be called from any context; `ticks_us`, `disable_irq` and
 # `enable_irq` are hard-IRQ safe on MicroPython (they are the built-ins there).
@@ -22,6 +23,23 @@ except ImportError:  # CPython, or a build without these
     schedule = None  # type: ignore[assignment]
     heap_lock = None  # type: ignore[assignment]
     heap_unlock = None  # type: ignore[assignment]
+
+# `@micropython.native` on a hot function that needs try/except: MicroPython's compiler
+# takes that decorator by its spelling (the name is not looked up at run time there), and
+# a native function's frame lives on the C stack. A bytecode function whose arguments,
+# locals, value stack and exception blocks (3 words each) exceed 11 words gets its frame
+# heap-allocated on every call, and `except X as e` alone takes two blocks. Boards have
+# no sys.exc_info to catch with a bare `except:` instead. CPython gets a stand-in whose
+# `native` returns the function unchanged. Every rp2, esp32 and unix build has the
+# native emitter; mpy-cross needs `-march` for modules that use it.
+try:
+    import micropython
+except ImportError:
+
+    class micropython:  # type: ignore[no-redef]
+        @staticmethod
+        def native(f):
+            return f
 
 # Ticks: MicroPython's ticks wrap at its small-int range: 2**30 on 32-bit boards,
 # 2**62 on the 64-bit unix port. Code must only use ticks_diff/ticks_add, never assume
