@@ -7,6 +7,16 @@
 # usable. `run()` is what main.py calls: start, then service mailboxes in a loop until
 # Ctrl-C, which stops the system cleanly (timers released) and returns to the REPL with
 # the modules still loaded (hx.status(), hx.ask() work; hx.start() resumes ticking).
+#
+# Failures that cannot be raised to a caller (a handler or a callback that raised, an
+# IRQ post or a tick that could not be delivered) are counted by their owner (bus,
+# router, tick source) and passed to its error_hook. start() installs `report` as that
+# hook on each of them that has none yet (your own hook is kept): it counts per owner,
+# keeps the last one (hx.errors() prints its traceback) and prints one line per failure
+# on stderr, at most ERROR_LINES lines per ERROR_WINDOW_MS; beyond that a failure is only
+# counted, and the next line printed says how many were not shown. report() runs where
+# the owner calls its hook (the bus's drain, a publish, a send, process_mailbox), never
+# in a hard IRQ.
 import sys
 import time
 
@@ -15,6 +25,9 @@ from helix_ipc import board
 from helix_ipc._compat import ticks_ms, ticks_diff
 
 import helix_examples
+
+ERROR_LINES = 5  # error lines printed per window; a module failing on every tick would flood the console
+ERROR_WINDOW_MS = 10000
 
 if hasattr(time, "sleep_ms"):
     _sleep_ms = time.sleep_ms
@@ -44,13 +57,58 @@ class System:
         self.ticks = None
         self.failed = {}  # module name -> why it did not load
         self.modules_loaded = False
-        self.started_ms = None
+        self.started_ms = None  # start of the current (or last) run; None: never started
         self.stopped_ms = None
         self.running = False
+        self.runs = 0  # start()s since this System was made (since the reset, on a board)
+        # Ticks fired before the current run started: a TickSource counts `fired` over
+        # its whole life, the run's uptime only since start(), so drift compares the
+        # run's own ticks with the run's own time.
+        self.fired_at_start = 0
+        self.errors = {"bus": 0, "router": 0, "ticks": 0}  # failures report() was given
+        self.last_error = None  # (owner, where, error) of the last one
+        self.errors_hidden = 0  # of those, not printed (rate limit)
+        self._shown = 0  # lines printed and failures not printed in the current window
+        self._hidden = 0
+        self._window_ms = None  # when the current window began (its first failure)
+        self.out = _stderr_line  # where report() prints (tests capture it)
+        self._hooks = {}
+        for owner in self.errors:
+            self._hooks[owner] = self._hook_for(owner)
+
+    def _hook_for(self, owner):
+        return lambda where, error: self.report(owner, where, error)
+
+    def report(self, owner, where, error):
+        """The firmware's error hook: count, remember, print one rate-limited line."""
+        self.errors[owner] = self.errors.get(owner, 0) + 1
+        self.last_error = (owner, where, error)
+        now = ticks_ms()
+        if self._window_ms is None or ticks_diff(now, self._window_ms) >= ERROR_WINDOW_MS:
+            if self._hidden:
+                self.out("helix: %d more error(s) not shown (hx.status() counts them)" % self._hidden)
+            self._window_ms = now
+            self._shown = 0
+            self._hidden = 0
+        if self._shown < ERROR_LINES:
+            self._shown += 1
+            self.out("helix: %s error in %s: %s%s" % (
+                owner, where, describe(error),
+                " (more are only counted for %d s)" % (ERROR_WINDOW_MS // 1000) if self._shown == ERROR_LINES else ""))
+        else:
+            self._hidden += 1
+            self.errors_hidden += 1
+
+    def _install_hooks(self):
+        # The firmware's hooks where nobody installed one (a user's own hook stays).
+        for owner, obj in (("bus", self.bus), ("router", self.router), ("ticks", self.ticks)):
+            if getattr(obj, "error_hook", None) is None:
+                obj.error_hook = self._hooks[owner]
 
     def start(self, modules=None, hz=None):
         """Load the modules (the profile's examples by default; once: a restart after
-        stop() keeps them) and start ticking at `hz` (default: the profile's)."""
+        stop() keeps them), install the error hooks and start ticking at `hz`
+        (default: the profile's). Returns the System."""
         if self.running:
             return self
         if not self.modules_loaded:
@@ -65,10 +123,13 @@ class System:
                     print("helix: module %r not loaded: %s" % (module.name, self.failed[module.name]))
         if self.ticks is None or (hz is not None and hz != self.ticks.hz):
             self.ticks = TickSource(hz=hz, bus=self.bus)
+        self._install_hooks()
         self.ticks.start()
         self.started_ms = ticks_ms()
+        self.fired_at_start = self.ticks.stats().fired  # read after start(): whether or not start() resets `fired`
         self.stopped_ms = None
         self.running = True
+        self.runs += 1
         return self
 
     def stop(self):
@@ -101,20 +162,46 @@ class System:
         return n
 
     def status_line(self):
-        """One line of counters: uptime, ticks, the IRQ ring, requests routed."""
+        """One line of counters: uptime, ticks, the IRQ ring, requests routed, errors."""
         isr = self.bus.isr_stats()
         t = self.ticks.stats() if self.ticks is not None else None
-        return ("helix: up %d ms | ticks fired=%s delivered=%s lost=%s | isr posted=%d delivered=%d dropped=%d"
-                " | routed=%d" % (self.uptime_ms(), t.fired if t else "-", t.delivered if t else "-",
-                                  t.lost if t else "-", isr.posted, isr.delivered, isr.dropped,
-                                  self.router.messages_routed))
+        return ("helix: up %d ms | ticks fired=%s delivered=%s lost=%s drift=%s | isr posted=%d delivered=%d"
+                " dropped=%d | routed=%d | errors=%d" % (
+                    self.uptime_ms(), t.fired if t else "-", t.delivered if t else "-", t.lost if t else "-",
+                    self.drift(), isr.posted, isr.delivered, isr.dropped, self.router.messages_routed,
+                    sum(self.errors.values())))
+
+    def run_ticks(self):
+        """Ticks fired in the current (or last) run."""
+        if self.ticks is None or self.started_ms is None:
+            return 0
+        return self.ticks.stats().fired - self.fired_at_start
+
+    def drift(self):
+        """Ticks fired in this run minus what its uptime predicts (negative: late or
+        missing timer ticks); None before the first start()."""
+        if self.ticks is None or self.started_ms is None:
+            return None
+        return self.run_ticks() - self.uptime_ms() * self.ticks.hz // 1000
 
     def uptime_ms(self):
-        """How long the system has run (until stop(), when stopped)."""
+        """How long the current run has lasted (the last one's length, when stopped)."""
         if self.started_ms is None:
             return 0
         end = ticks_ms() if self.stopped_ms is None else self.stopped_ms
         return ticks_diff(end, self.started_ms)
+
+
+def _stderr_line(text):
+    sys.stderr.write(text + "\n")
+
+
+def describe(error):
+    """One line for what an error hook was given: an exception, or the invalid value a
+    handler returned."""
+    if isinstance(error, BaseException):
+        return "%s: %s" % (type(error).__name__, error)
+    return "returned %r" % (error,)
 
 
 system = System()

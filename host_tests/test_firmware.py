@@ -121,32 +121,250 @@ def test_keyboard_interrupt_stops_cleanly():
     s.shutdown()
 
 
-def test_status_prints_the_system():
+class _Capture:
+    """print() and the System's error lines, captured (builtins.print swapped)."""
+
+    def __init__(self, system=None):
+        self.lines = []
+        self.errors = []
+        self.system = system
+
+    def __enter__(self):
+        import builtins
+
+        self._print = builtins.print
+        builtins.print = lambda *a, **k: self.lines.append(" ".join(str(x) for x in a))
+        if self.system is not None:
+            self.system.out = self.errors.append
+        return self
+
+    def __exit__(self, *exc):
+        import builtins
+
+        builtins.print = self._print
+
+    def text(self):
+        return "\n".join(self.lines)
+
+
+class _App:
+    """helix_app.system replaced by `system` (and helix_app.ticks_ms by a clock the
+    test moves, when given) for the duration of a with block."""
+
+    def __init__(self, system, clock=None):
+        self.system = system
+        self.clock = clock
+
+    def __enter__(self):
+        import helix_app
+
+        self._saved = helix_app.system, helix_app.ticks_ms
+        helix_app.system = self.system
+        if self.clock is not None:
+            helix_app.ticks_ms = lambda: self.clock[0]
+        return self
+
+    def __exit__(self, *exc):
+        import helix_app
+
+        helix_app.system, helix_app.ticks_ms = self._saved
+
+
+class _FakeTimer:
+    # A machine.Timer whose ticks the test fires by hand (fire(n)).
+    PERIODIC = 1
+
+    def __init__(self, timer_id):
+        self.callback = None
+        _FakeMachine.timers.append(self)
+
+    def init(self, mode=None, freq=None, callback=None, hard=False):
+        self.callback = callback
+
+    def deinit(self):
+        self.callback = None
+
+
+class _FakeMachine:
+    Timer = _FakeTimer
+    timers = []
+
+    @classmethod
+    def fire(cls, bus, n):
+        timer = cls.timers[-1]
+        for i in range(n):
+            timer.callback(timer)
+            if i % 8 == 7:
+                bus.poll()  # the ring never overflows: every tick is delivered
+        bus.poll()
+
+
+def _hand_ticked_system(clock):
+    from helix_ipc import TickSource
+
+    s = _fresh_system()
+    s.ticks = TickSource(hz=100, bus=s.bus, machine=_FakeMachine)
+    s.out = lambda text: None
+    with _App(s, clock):
+        s.start(modules=[])
+    return s
+
+
+def test_drift_after_a_restart_counts_only_the_current_run():
+    # hx.start(); 1 s; hx.stop(); hx.start(); 0.5 s; hx.status() showed "drift 100
+    # ticks": fired counted since the source was made, uptime since the last start.
+    import hx
+
+    clock = [1000]
+    s = _hand_ticked_system(clock)
+    with _App(s, clock):
+        _FakeMachine.fire(s.bus, 100)
+        clock[0] += 1000
+        assert s.drift() == 0 and s.run_ticks() == 100
+        s.stop()
+        clock[0] += 3000  # stopped for a while: neither ticks nor uptime advance
+        assert s.drift() == 0 and s.uptime_ms() == 1000
+        s.start()
+        _FakeMachine.fire(s.bus, 50)
+        clock[0] += 500
+        assert s.uptime_ms() == 500 and s.run_ticks() == 50 and s.drift() == 0, (s.run_ticks(), s.drift())
+        assert s.ticks.stats().delivered == 150 and s.runs == 2
+        with _Capture() as cap:
+            hx.status()
+        assert "this run: fired 50 in 500 ms, drift +0 ticks" in cap.text(), cap.text()
+        _FakeMachine.fire(s.bus, 45)  # 5 ticks late
+        clock[0] += 500
+        assert s.drift() == -5
+        s.stop()
+
+
+def test_status_prints_the_system_and_every_counter():
     support.need_threads()
+    import hx
+
+    s = _fresh_system()
+    with _App(s):
+        with _Capture(s) as cap:
+            s.start(hz=100)
+            try:
+                _wait_ticks(s, 3)
+                hx.status()
+                r = hx.ask("stats", "get_stats")
+            finally:
+                s.shutdown()
+    text = cap.text()
+    for needle in ("modules (2)", "heartbeat", "subscriptions (2)", "TICK", "running, up", "(run 1)",
+                   # every counter of the bus, the IRQ ring, the router and the ticks
+                   "bus: events_dispatched ", "events_dropped ", "handler_errors ",
+                   "irq ring: posted ", "delivered ", "dropped ", "schedule_failures ", "high_water ",
+                   "router: messages_routed ", "messages_refused ", "callback_errors ", "messages_discarded ",
+                   "ticks: 100 Hz", "fired ", "lost ", "gaps ", "this run: fired ", "drift ",
+                   "errors reported: bus 0 router 0 ticks 0"):
+        assert needle in text, (needle, text)
+    assert r.is_success and cap.lines[-1].startswith("stats get_stats -> ticks="), cap.lines
+
+
+def test_status_of_a_system_never_started_says_what_to_do():
+    # `mpremote exec` soft-resets the board, main.py does not run: the REPL sees an
+    # empty system, and hx.status() must say so and how to reach the running one.
     import helix_app
     import hx
 
     s = _fresh_system()
-    saved = helix_app.system
-    helix_app.system = s
-    lines = []
-    import builtins
-
-    real_print = builtins.print
-    builtins.print = lambda *a, **k: lines.append(" ".join(str(x) for x in a))
-    try:
-        s.start(hz=100)
-        _wait_ticks(s, 3)
-        hx.status()
-        r = hx.ask("stats", "get_stats")
-    finally:
-        builtins.print = real_print
-        s.shutdown()
-        helix_app.system = saved
-    text = "\n".join(lines)
-    for needle in ("modules (2)", "heartbeat", "subscriptions (2)", "TICK", "irq ring", "ticks: 100 Hz", "drift"):
+    with _App(s):
+        with _Capture() as cap:
+            hx.status()
+    text = cap.text()
+    assert ": NOT RUNNING" in cap.lines[0], text
+    for needle in ("soft-reset", "main.py does not run", 'mpremote resume exec "import hx; hx.status()"',
+                   "hx.start()", "helix_app.run()", "modules (0)", "ticks: no tick source yet"):
         assert needle in text, (needle, text)
-    assert r.is_success and lines[-1].startswith("stats get_stats -> ticks=")
+    assert helix_app.system is not s  # restored
+
+
+def test_hx_start_returns_none_and_says_what_runs():
+    support.need_threads()
+    import hx
+
+    s = _fresh_system()
+    with _App(s):
+        with _Capture(s) as cap:
+            try:
+                assert hx.start(hz=50) is None  # nothing like <System object at ...> echoed at the REPL
+                assert s.running
+                hx.status()
+                hx.stop()
+                hx.status()
+            finally:
+                hx.shutdown()
+    assert cap.lines[0] == "helix: running in the background at 50 Hz (hx.status(); hx.stop() stops)", cap.lines
+    text = cap.text()
+    assert "stopped after " in text and "hx.start() resumes ticking" in text, text
+
+
+def test_firmware_error_hooks_report_each_failure_in_one_rate_limited_line():
+    import helix_app
+    import hx
+    from helix_ipc import EventBus, Event, EventSubscription, EventTopic, Request, ModuleAddress
+
+    clock = [0]
+    s = _hand_ticked_system(clock)
+    lines = []
+    s.out = lines.append
+    assert s.bus.error_hook is not None and s.ticks.error_hook is not None  # installed by start()
+
+    def broken(event):
+        raise ValueError("sensor %d" % event.tick_number)
+
+    s.bus.subscribe(EventSubscription("broken", [EventTopic.TICK], broken))
+    with _App(s, clock):
+        _FakeMachine.fire(s.bus, 20)
+        assert s.errors["bus"] == 20 and s.errors_hidden == 20 - helix_app.ERROR_LINES
+        assert len(lines) == helix_app.ERROR_LINES, lines
+        assert lines[0] == "helix: bus error in broken: ValueError: sensor 1", lines
+        assert "more are only counted" in lines[-1], lines
+        owner, where, error = s.last_error
+        assert (owner, where) == ("bus", "broken") and isinstance(error, ValueError) and str(error) == "sensor 20"
+        # the next window: the count of what was not shown, then lines again
+        clock[0] += helix_app.ERROR_WINDOW_MS
+        _FakeMachine.fire(s.bus, 1)
+        assert lines[helix_app.ERROR_LINES:] == [
+            "helix: 15 more error(s) not shown (hx.status() counts them)",
+            "helix: bus error in broken: ValueError: sensor 21"], lines
+        with _Capture() as cap:
+            hx.status()
+            hx.errors()
+        text = cap.text()
+        assert "errors reported: bus 21 router 0 ticks 0 (15 not printed)" in text, text
+        assert "last: bus in broken: ValueError: sensor 21" in text, text
+        assert "errors reported: bus 21, router 0, ticks 0" in text, text  # hx.errors() (then the traceback)
+        s.stop()
+
+    # a router handler that raises is reported too, where this library version has router.error_hook
+    from helix_ipc import MessageRouter
+
+    if hasattr(MessageRouter(), "error_hook"):
+        def bad_handler(request):
+            raise OSError("bus fault")
+
+        s.router.register(90, "bad", bad_handler)
+        s.router.send("bad", Request(ModuleAddress.Name("t"), "x"))
+        assert s.errors["router"] == 1 and isinstance(s.last_error[2], OSError), s.last_error
+
+    # a hook the user installed stays: start() installs the firmware's only where there is none
+    s2 = _fresh_system()
+    mine = []
+    s2.bus = EventBus()
+    s2.host = type(s2.host)(s2.bus, s2.router)
+    s2.bus.error_hook = lambda where, error: mine.append(where)
+    s2.ticks = s.ticks
+    s.ticks.error_hook = None
+    with _App(s2, clock):
+        s2.start(modules=[])
+        s2.bus.subscribe(EventSubscription("broken", [EventTopic.TICK], broken))
+        s2.bus.publish(Event.Tick(0, 1))
+        s2.stop()
+    assert mine == ["broken"] and s2.errors["bus"] == 0
 
 
 def test_package_json_lists_every_library_file():
