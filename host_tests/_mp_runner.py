@@ -1,5 +1,8 @@
 # _mp_runner: runs one host test function under the MicroPython unix port.
-# Invoked by conftest.py as: micropython _mp_runner.py <test_file.py> <test_name>
+# Invoked by conftest.py as: micropython _mp_runner.py <test_file.py> <test_name> [--board]
+# --board: board mode (support.enter_board_mode(): `sys.exc_info` hidden from the library
+# and the test, as on rp2/esp32) entered before the test module (and so helix_ipc) is
+# imported, and proven after the test ran (@@HELIX-BOARD-OK@@, which conftest requires).
 # Prints a result marker on stdout; tracebacks go to stderr in MicroPython's own format.
 import sys
 
@@ -12,10 +15,17 @@ import support  # noqa: E402
 
 def main():
     path, name = sys.argv[1], sys.argv[2]
+    board = "--board" in sys.argv[3:]
+    if board:
+        try:
+            support.enter_board_mode()
+        except RuntimeError as e:
+            print("@@HELIX-FAIL@@ board mode:", e.args[0])
+            return 1
     modname = path.rsplit("/", 1)[-1][:-3]
-    module = __import__(modname)
-    fn = getattr(module, name)
     try:
+        module = __import__(modname)
+        fn = getattr(module, name)
         fn()
     except support.Skipped as e:
         print("@@HELIX-SKIP@@", e.args[0] if e.args else "")
@@ -24,6 +34,12 @@ def main():
         sys.print_exception(e, sys.stderr)
         print("@@HELIX-FAIL@@")
         return 1
+    if board:
+        problems = support.board_mode_problems()
+        if problems:
+            print("@@HELIX-FAIL@@ board mode did not hold: " + "; ".join(problems))
+            return 1
+        print("@@HELIX-BOARD-OK@@")
     print("@@HELIX-PASS@@")
     return 0
 

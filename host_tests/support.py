@@ -104,3 +104,127 @@ def assert_no_alloc(fn, *args):
         return run_in_thread(locked)
     except MemoryError:
         raise AssertionError("allocation under heap_lock in %s" % getattr(fn, "__name__", fn))
+
+
+# -- board mode -------------------------------------------------------------------------
+# A board (rp2, esp32, bare metal) has no sys.exc_info. "Board mode" runs the library on
+# the unix port as a board sees it: a stand-in for `sys` without exc_info is put into
+# sys.modules before helix_ipc is imported, so every later `import sys` (in the library,
+# in a test) gets the stand-in. _mp_runner.py (test_x[board]) and tools/bench/suite.py
+# (`make bench`, board columns) call enter_board_mode(); board_mode_problems() is how
+# both prove it held (a board item fails when it did not, never passes silently).
+
+BOARD_MODE = False
+
+
+def enter_board_mode():
+    """Install the sys stand-in (no exc_info). Must run before helix_ipc is imported:
+    raises RuntimeError if a helix_ipc module is loaded already."""
+    global BOARD_MODE
+    loaded = [m for m in sys.modules if m == "helix_ipc" or m.startswith("helix_ipc.")]
+    if loaded:
+        raise RuntimeError("board mode must be entered before helix_ipc is imported "
+                           "(already loaded: %s)" % ", ".join(sorted(loaded)))
+    real = sys.modules.get("sys", sys)
+    standin = type("sys", (), {})()
+    for k in dir(real):
+        if k != "exc_info" and not k.startswith("__"):
+            setattr(standin, k, getattr(real, k))
+    sys.modules["sys"] = standin
+    BOARD_MODE = True
+    return standin
+
+
+def board_mode_problems(load_library=True):
+    """What breaks board mode now: [] when `import sys` lacks exc_info and so does every
+    loaded helix_ipc module's `sys`. With load_library, imports helix_ipc._compat first
+    (a library module that does `import sys`) so the check always covers one."""
+    import sys as visible  # the stand-in, if board mode holds
+
+    problems = []
+    if hasattr(visible, "exc_info"):
+        problems.append("`import sys` still has exc_info")
+    if load_library:
+        try:
+            __import__("helix_ipc._compat")
+        except ImportError as e:
+            problems.append("cannot import helix_ipc._compat: %s" % e)
+    for name in sorted(visible.modules):
+        if name != "helix_ipc" and not name.startswith("helix_ipc."):
+            continue
+        mod_sys = getattr(visible.modules[name], "sys", None)
+        if mod_sys is not None and hasattr(mod_sys, "exc_info"):
+            problems.append("%s sees sys.exc_info" % name)
+    return problems
+
+
+# -- allocation per call, frames included --------------------------------------------------
+
+def _mem_total():
+    try:
+        import micropython
+    except ImportError:
+        skip("needs micropython.mem_total (MicroPython only): CPython cannot count allocations")
+    if not hasattr(micropython, "mem_total"):
+        skip("this MicroPython build has no micropython.mem_total (MICROPY_MEM_STATS)")
+    return micropython.mem_total
+
+
+def frame_alloc(fn, *args):
+    """Heap bytes fn(*args) allocates per call, counted from micropython.mem_total()
+    deltas over 64 calls in this thread (after one warm-up call), less the same window
+    around a no-op. It counts everything, including frames the VM heap-allocates for a
+    bytecode function whose state exceeds the C-stack budget: those are invisible to
+    heap_lock (the VM falls back to the C stack then) and to gc.mem_alloc() deltas (freed
+    at return). A callback scheduled meanwhile is counted too. Returns an int (bytes per
+    call, rounded down); 0 means allocation-free. Skips where mem_total is missing."""
+    mem_total = _mem_total()
+    n = len(args)
+    if n > 3:
+        raise ValueError("frame_alloc takes at most 3 arguments")
+    a = args[0] if n > 0 else None
+    b = args[1] if n > 1 else None
+    c = args[2] if n > 2 else None
+
+    def window(f):
+        # Fixed arity, no *args in the window: unpacking a tuple into a call allocates.
+        t0 = mem_total()
+        if n == 0:
+            for _ in range(64):
+                f()
+        elif n == 1:
+            for _ in range(64):
+                f(a)
+        elif n == 2:
+            for _ in range(64):
+                f(a, b)
+        else:
+            for _ in range(64):
+                f(a, b, c)
+        return mem_total() - t0
+
+    def noop0():
+        return None
+
+    def noop1(x):
+        return None
+
+    def noop2(x, y):
+        return None
+
+    def noop3(x, y, z):
+        return None
+
+    base_fn = (noop0, noop1, noop2, noop3)[n]
+    window(base_fn)
+    if n == 0:
+        fn()  # warm-up: lazily created state is not per-call cost
+    elif n == 1:
+        fn(a)
+    elif n == 2:
+        fn(a, b)
+    else:
+        fn(a, b, c)
+    base = window(base_fn)
+    used = window(fn)
+    return max(0, used - base) // 64
