@@ -101,7 +101,9 @@ def test_deploy_then_redeploy_only_changed_files():
         b.close()
 
 
-def test_deploy_rp2040_profile_compiles_for_armv6m():
+def test_deploy_refuses_a_board_of_another_platform_unless_forced():
+    # BOARD=rp2040 to a board whose sys.platform is linux (the virtual board) would copy
+    # the wrong timer, pins and sizes without a word: one line instead, nothing copied.
     if support.MICROPYTHON:
         support.skip(_E2E)
     import os
@@ -111,14 +113,126 @@ def test_deploy_rp2040_profile_compiles_for_armv6m():
     try:
         with tempfile.TemporaryDirectory() as tmp:
             _sources(tmp)
-            # helix_ipc has no native code, so armv6m .mpy files are bytecode that any
-            # port with the same .mpy version loads: the virtual board runs them.
             rc, out, err = _deploy(b.port, tmp, "--reset", "none", board="rp2040")
+            line = _error_line(err)
+            assert rc == 1 and "sys.platform 'linux'" in line and "rp2040 is for 'rp2'" in line, err
+            assert "--force" in line, err
+            assert not b.exists("lib") and not b.exists("main.py")  # nothing copied
+            # and the other way round: the host profile to a board of a board profile's
+            # platform names that profile (checked without a board: the rule itself)
+            import sys
+
+            sys.path.insert(0, _root())
+            from tools.deploy.deploy import DeployError, check_platform, load_profile
+
+            e = support.raises(DeployError, check_platform, "unix", load_profile("unix")[0], "esp32")
+            assert "BOARD=esp32" in str(e), e
+            check_platform("unix", load_profile("unix")[0], "darwin")  # the host profile: any other OS
+            check_platform("esp32", load_profile("esp32")[0], "esp32")
+
+            # --force: deployed anyway, with a warning; a bytecode-only library runs on
+            # any port with the same .mpy version, so the virtual board loads it
+            with open(os.path.join(tmp, "helix_ipc", "extra_mod.py"), "w") as f:
+                f.write("VALUE = 'extra'\n")
+            native_free = os.path.join(tmp, "plain")
+            os.makedirs(os.path.join(native_free, "helix_ipc"))
+            with open(os.path.join(native_free, "helix_ipc", "__init__.py"), "w") as f:
+                f.write("VERSION = 'plain'\n")
+            rc, out, err = _deploy(b.port, tmp, "--reset", "none", "--force", "--lib",
+                                   os.path.join(native_free, "helix_ipc"), board="rp2040")
             assert rc == 0, out + err
-            assert "armv6m" in out, out
+            assert "warning" in out and "deploying anyway (--force)" in out and "armv6m" in out, out
             assert '"name": "rp2040"' in b.read("lib/helix_board.py")
-            assert b.ok("exec", "import helix_board; print(helix_board.PROFILE['mpy_arch'])").strip() == "armv6m"
-            assert os.path.exists(os.path.join(tmp, "build", "lib", "helix_ipc", "bus.mpy"))
+            assert b.ok("exec", "import helix_ipc; print(helix_ipc.VERSION)").strip() == "plain"
+            # native code for armv6m cannot run on this x64 board: --force does not
+            # override that check
+            with open(os.path.join(native_free, "helix_ipc", "fast.py"), "w") as f:
+                f.write("import micropython\n\n\n@micropython.native\ndef f():\n    return 1\n")
+            rc, out, err = _deploy(b.port, tmp, "--reset", "none", "--force", "--lib",
+                                   os.path.join(native_free, "helix_ipc"), board="rp2040")
+            line = _error_line(err)
+            assert rc == 1 and "armv6m" in line and "x64" in line, err
+            assert not b.exists("lib/helix_ipc/fast.mpy")
+    finally:
+        b.close()
+
+
+_TB_PROBE = """\
+import micropython
+
+
+@micropython.native
+def fast(x):
+    return x + 1
+
+
+def inner(x):
+    y = fast(x)
+    raise ValueError("raised at line 11, y=%d" % y)
+
+
+def outer():
+    return inner(1)
+"""
+
+
+def _frames(text, name):
+    # line numbers of the traceback frames in `name` ('File "name", line N')
+    import re
+
+    return [int(n) for n in re.findall(r'File "%s", line (\d+)' % re.escape(name), text)]
+
+
+def test_debug_deploy_keeps_line_numbers_in_tracebacks():
+    # Deployed .mpy are built with -O3: every frame reads the same line. --debug
+    # (make deploy DEBUG=1) builds with -O0: the traceback names the real lines. The
+    # probe module has native code as well: the unix profile has no mpy_arch, so it is
+    # compiled for the architecture the board reports (x64 here).
+    if support.MICROPYTHON:
+        support.skip(_E2E)
+    import os
+    import tempfile
+
+    b = _Board()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            _sources(tmp)
+            with open(os.path.join(tmp, "helix_ipc", "tb_probe.py"), "w") as f:
+                f.write(_TB_PROBE)
+            rc, out, err = _deploy(b.port, tmp, "--reset", "none")
+            assert rc == 0, out + err
+            assert "-O3" in out, out
+            call = "import helix_ipc.tb_probe as t; t.outer()"
+            rc, text = b.mp("exec", call)
+            assert rc != 0 and "ValueError: raised at line 11, y=2" in text, text  # the native function ran
+            assert _frames(text, "helix_ipc/tb_probe.py") not in ([15, 11], [11]), text  # -O3: no line numbers
+
+            rc, out, err = _deploy(b.port, tmp, "--reset", "none", "--debug")
+            assert rc == 0, out + err
+            assert "DEBUG: -O0, line numbers kept" in out and "x64" in out, out
+            assert "deploy: changed /lib/helix_ipc/tb_probe.mpy" in out, out
+            rc, text = b.mp("exec", call)
+            assert rc != 0 and _frames(text, "helix_ipc/tb_probe.py") == [15, 11], text
+            # the library's own frames too: each names a line of its source that exists,
+            # the innermost one a line of the (maybe multi-line) raise statement
+            rc, text = b.mp("exec", "from helix_ipc import channel; channel(0)")
+            assert rc != 0 and "ValueError" in text, text
+            import re
+
+            frames = re.findall(r'File "helix_ipc/([a-z_]+\.py)", line (\d+)', text)
+            assert frames, text
+            for name, line in frames:
+                with open(os.path.join(tmp, "helix_ipc", name)) as f:
+                    source = f.read().splitlines()
+                assert 1 < int(line) <= len(source) and source[int(line) - 1].strip(), (name, line, text)
+            name, line = frames[-1]
+            with open(os.path.join(tmp, "helix_ipc", name)) as f:
+                statement = f.read().splitlines()[max(0, int(line) - 4):int(line)]
+            assert "raise " in "\n".join(statement), (name, line, statement, text)
+
+            # and back: a normal deploy replaces the debug build
+            rc, out, err = _deploy(b.port, tmp, "--reset", "none")
+            assert rc == 0 and "deploy: changed /lib/helix_ipc/tb_probe.mpy" in out, out + err
     finally:
         b.close()
 

