@@ -39,14 +39,18 @@ bench: venv
 
 # Boards: `make deploy BOARD=rp2040|esp32|unix PORT=/dev/ttyACM0` compiles lib/helix_ipc
 # to .mpy for the board and copies what changed with mpremote, then resets the board;
-# `make repl PORT=...` opens its REPL. `make vboard` runs a virtual board (the unix port
-# behind a pty) in the foreground: its port is build/vboard/$(VBOARD)/tty.
+# `make repl PORT=...` opens its REPL. DEBUG=1 deploys .mpy built with -O0 (tracebacks
+# show line numbers); FORCE=1 deploys to a board whose sys.platform is not the profile's.
+# `make vboard` runs a virtual board (the unix port behind a pty) in the foreground: its
+# port is build/vboard/$(VBOARD)/tty.
 BOARD  ?=
 PORT   ?=
+DEBUG  ?=
+FORCE  ?=
 VBOARD ?= unix
 
 deploy: venv
-	$(BIN)/python tools/deploy --board "$(BOARD)" --port "$(PORT)"
+	$(BIN)/python tools/deploy --board "$(BOARD)" --port "$(PORT)" $(if $(DEBUG),--debug) $(if $(FORCE),--force)
 
 repl: venv
 	$(BIN)/python tools/deploy repl --port "$(PORT)"
