@@ -288,6 +288,76 @@ def test_vboard_friendly_soft_reset_runs_boot_then_main():
         b.close()
 
 
+def test_vboard_friendly_repl_auto_indents_as_a_board():
+    # shared/readline/readline.c with MICROPY_REPL_AUTO_INDENT and pyexec's friendly REPL,
+    # byte for byte on the serial line.
+    if support.MICROPYTHON:
+        support.skip(_E2E)
+    b = _Board()
+    try:
+        s = _Serial(b.port)
+        try:
+            s.write(b"\r\x03\x02")
+            s.read_until(b'for more information.\r\n>>> ')
+            # after a line ending in ':' the next starts one level in
+            s.write(b"for i in range(2):\r")
+            assert s.read_until(b"\r\n...     ").endswith(b"for i in range(2):\r\n...     ")
+            # a plain line keeps the indentation
+            s.write(b"print('line', i)\r")
+            s.read_until(b"print('line', i)\r\n...     ")
+            # Backspace over the indentation removes 4 spaces (cursor back, erase to end)
+            s.write(b"\x7f")
+            assert s.read_until(b"\x1b[K") == b"\b\b\b\b\x1b[K"
+            # Enter on the empty line ends the block: it runs
+            s.write(b"\r")
+            assert s.read_until(b">>> ") == b"\r\nline 0\r\nline 1\r\n>>> "
+            # nested blocks; an indented empty line twice also ends the statement
+            s.write(b"def f(x):\r")
+            s.read_until(b"...     ")
+            s.write(b"if x:\r")
+            s.read_until(b"if x:\r\n...         ")
+            s.write(b"return 1\r")
+            s.read_until(b"return 1\r\n...         ")
+            s.write(b"\x7f")
+            s.read_until(b"\x1b[K")
+            s.write(b"return 2\r")
+            s.read_until(b"return 2\r\n...     ")
+            s.write(b"\r")  # all spaces, the line before is not: indented again
+            assert s.read_until(b"...     ") == b"\r\n...     "
+            s.write(b"\r")  # two all-space lines: no indent, then Enter runs it
+            assert s.read_until(b"... ") == b"\r\n... "
+            s.write(b"\r")
+            assert s.read_until(b">>> ") == b"\r\n>>> "
+            s.write(b"f(1), f(0)\r")
+            assert s.read_until(b">>> ").endswith(b"(1, 2)\r\n>>> ")
+            # pasted code brings its own indentation: a space right after the
+            # auto-indent removes 3 of its spaces and turns auto-indent off
+            s.write(b"if True:\r")
+            s.read_until(b"...     ")
+            s.write(b" ")
+            assert s.read_until(b"\b\b\b") == b"\b\b\b"
+            s.write(b" x = 'pasted'\r")
+            assert s.read_until(b"\r\n... ").endswith(b" x = 'pasted'\r\n... ")  # no indent added
+            s.write(b"\r")
+            s.read_until(b">>> ")
+            s.write(b"x\r")
+            assert s.read_until(b">>> ").endswith(b"'pasted'\r\n>>> ")
+            # open brackets continue without a compound keyword, and without indent
+            s.write(b"(1 +\r")
+            assert s.read_until(b"... ").endswith(b"(1 +\r\n... ")
+            s.write(b"2)\r")
+            assert s.read_until(b">>> ").endswith(b"2)\r\n3\r\n>>> ")
+            # Ctrl-C cancels the whole statement
+            s.write(b"while True:\r")
+            s.read_until(b"...     ")
+            s.write(b"\x03")
+            assert s.read_until(b">>> ") == b"\r\n>>> "
+        finally:
+            s.close()
+    finally:
+        b.close()
+
+
 def test_vboard_ctrl_c_interrupts_running_code():
     if support.MICROPYTHON:
         support.skip(_E2E)

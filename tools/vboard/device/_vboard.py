@@ -256,49 +256,100 @@ def _raw_repl(g):
 
 
 # -- friendly REPL -------------------------------------------------------------------
-_BLOCK_STARTS = ("if ", "elif ", "else", "for ", "while ", "def ", "class ", "try", "except",
-                 "finally", "with ", "async ", "@", "match ")
+# As shared/readline/readline.c (with MICROPY_REPL_AUTO_INDENT, as rp2 and esp32 have it)
+# and pyexec_friendly_repl(): one line buffer holds the whole statement; each "... "
+# line is read into its end. Auto-indent: a new line starts with the previous line's
+# indentation, one level more after a line ending in ':'; Backspace over indentation
+# removes 4 spaces; a space or Tab typed right after an auto-indent turns auto-indent off
+# for the statement (a space also removes 3 of the 4 spaces), which is how pasted,
+# already-indented code keeps its own indentation. A statement that starts with a
+# compound keyword goes on until an empty line: Backspace to the start of the line and
+# Enter, or Enter on an indented empty line twice (the second one gets no indent).
+# Not modelled: history, cursor movement and Tab completion (Tab after whitespace
+# inserts 4 spaces, as there; otherwise it is ignored).
+_AI_ENABLED = 1
+_AI_JUST_ADDED = 2
+_ai = [0]  # readline_t.auto_indent_state
+_COMPOUND = (b"if", b"while", b"for", b"try", b"with", b"def", b"class", b"async")
 
 
-def _continues(src):
-    """Does the input so far need more lines (a simplified py/repl.c rule)?"""
-    lines = src.split("\n")
-    if len(lines) > 1 and not lines[-1].strip():
-        return False  # an empty line ends a compound statement
-    depth = 0
-    quote = None
+def _starts_with_word(src, word):
+    n = len(word)
+    if src[:n] != word:
+        return False
+    if len(src) == n:
+        return True
+    c = src[n]
+    return not (c == 95 or 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122)  # not an identifier char
+
+
+def _continue_with_input(src):
+    """py/repl.c mp_repl_continue_with_input(), over the statement's bytes."""
+    if not src:
+        return False
+    compound = src[0] == 64  # '@'
+    for word in _COMPOUND:
+        compound = compound or _starts_with_word(src, word)
+    parens = 0
+    quote = 0  # 0 none, 1 ', 2 ", 3 ''', 4 """
     i = 0
     n = len(src)
     while i < n:
-        ch = src[i]
-        if quote is not None:
-            if src.startswith(quote, i):
-                i += len(quote)
-                quote = None
-                continue
-            if ch == "\\":
+        c = src[i]
+        if c == 39 or c == 34:  # ' or "
+            one, three = (1, 3) if c == 39 else (2, 4)
+            if (quote == 0 or quote == three) and src[i + 1:i + 3] == bytes((c, c)):
+                i += 2
+                quote = three - quote
+            elif quote == 0 or quote == one:
+                quote = one - quote
+        elif c == 92 and i + 1 < n and src[i + 1] in (39, 34, 92):  # backslash before a quote or backslash
+            if quote:
                 i += 1
-            elif ch == "\n" and len(quote) == 1:
-                quote = None
-        elif ch == "#":
-            while i < n and src[i] != "\n":
-                i += 1
-            continue
-        elif ch == '"' or ch == "'":
-            quote = src[i:i + 3] if src.startswith(ch * 3, i) else ch
-            i += len(quote)
-            continue
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
+        elif quote == 0:
+            if c in (40, 91, 123):  # ( [ {
+                parens += 1
+            elif c in (41, 93, 125):
+                parens -= 1
         i += 1
-    if depth > 0 or (quote is not None and len(quote) == 3) or src.endswith("\\"):
+    if quote >= 3:
+        return True  # unmatched triple quote
+    if parens > 0 and quote == 0:
         return True
-    if len(lines) > 1:
-        return True  # inside a compound statement until an empty line
-    first = lines[0].strip()
-    return first.endswith(":") or first.startswith(_BLOCK_STARTS)
+    if src[-1] == 92:  # a trailing backslash
+        return True
+    return compound and src[-1] != 10  # a compound statement goes on until an empty line
+
+
+def _auto_indent(line):
+    """readline_auto_indent(): indent the new (empty) last line of `line`."""
+    if not _ai[0] & _AI_ENABLED:
+        return
+    n = len(line)
+    if n <= 1 or line[-1] != 10:
+        return
+    i = n - 1
+    while i > 0 and line[i - 1] != 10:  # i: start of the previous line
+        i -= 1
+    j = i
+    while j < n and line[j] == 32:  # j: its first non-space
+        j += 1
+    if i > 0 and j + 1 == n:
+        # the previous line is all spaces: no indent if the one before is too
+        k = i - 1
+        while k > 0:
+            if line[k - 1] == 10:
+                return
+            if line[k - 1] != 32:
+                break
+            k -= 1
+    levels = (j - i) // 4
+    if line[n - 2] == 58:  # ':'
+        levels += 1
+    for _ in range(levels):
+        line.extend(b"    ")
+        _w("    ")
+        _ai[0] |= _AI_JUST_ADDED
 
 
 def _skip_escape():
@@ -311,33 +362,60 @@ def _skip_escape():
                 return
 
 
-def _readline(prompt):
-    """(control, text): control is 0 for a line ended by Enter, else the control key."""
+def _back(n):
+    # mp_hal_move_cursor_back()
+    _w("\b" * n if n <= 4 else "\x1b[%dD" % n)
+
+
+def _readline(line, prompt):
+    """readline(): read one line into the end of `line` (a bytearray); returns 0 for
+    Enter, or the control key (Ctrl-C always; Ctrl-A..E on an empty line)."""
+    orig = len(line)
     _w(prompt)
-    buf = bytearray()
+    if not line:
+        _ai[0] = _AI_ENABLED  # a new statement starts with auto-indent on
+    _auto_indent(line)
     while True:
         c = _getc()
+        if _CTRL_A <= c <= _CTRL_E and len(line) == orig:
+            return c
         if c == _CTRL_C:
-            return _CTRL_C, ""
-        if not buf and (c == _CTRL_A or c == _CTRL_B or c == _CTRL_D or c == _CTRL_E):
-            return c, ""
+            return c
         if c == 13:
             _w("\n")
-            try:
-                return 0, str(buf, "utf-8")
-            except UnicodeError:
-                return 0, "#"  # undecodable input: an empty statement
+            return 0
         if c == 8 or c == 127:
-            if buf:
-                while buf and (buf[-1] & 0xC0) == 0x80:  # utf-8 continuation bytes
-                    buf.pop()
-                buf.pop()
-                _w("\b \b")
+            if len(line) > orig:
+                spaces = 0
+                for b in line[orig:]:
+                    if b != 32:
+                        spaces = 0
+                        break
+                    spaces += 1
+                if spaces >= 4:
+                    cut = 4
+                else:
+                    cut = 1
+                    while len(line) - cut > orig and (line[-cut] & 0xC0) == 0x80:  # a whole utf-8 character
+                        cut += 1
+                line[len(line) - cut:] = b""
+                _back(4 if spaces >= 4 else 1)
+                _w("\x1b[K")
+        elif (_ai[0] & _AI_JUST_ADDED) and (c == 9 or c == 32):
+            _ai[0] = 0  # typed indentation: auto-indent off for this statement
+            if c == 32:
+                line[len(line) - 3:] = b""
+                _back(3)
+        elif c == 9:
+            if line and line[-1] in (32, 9, 10):
+                line.extend(b"    ")
+                _w("    ")
         elif c == 27:
             _skip_escape()
-        elif c >= 32:
-            buf.append(c)
+        elif c >= 32:  # printable, and utf-8 bytes (readline.c takes 32..126 only)
+            line.append(c)
             _wb(bytes((c,)))
+        _ai[0] &= ~_AI_JUST_ADDED
 
 
 def _paste_mode():
@@ -369,7 +447,8 @@ def _banner():
 def _friendly_repl(g):
     _banner()
     while True:
-        ctrl, text = _readline(">>> ")
+        line = bytearray()
+        ctrl = _readline(line, ">>> ")
         if ctrl == _CTRL_A:
             _w("\n")
             return "R"
@@ -386,20 +465,25 @@ def _friendly_repl(g):
         if ctrl == _CTRL_E:
             src = _paste_mode()
             kind = "exec"
+        elif not line:
+            continue
         else:
-            src = text
             kind = "single"
-            while src and _continues(src):
-                ctrl, more = _readline("... ")
-                if ctrl == _CTRL_C:
+            while _continue_with_input(line):
+                line.append(10)
+                ctrl = _readline(line, "... ")
+                if ctrl == _CTRL_C:  # cancel everything
                     _w("\n")
-                    src = None
-                elif ctrl == _CTRL_D:
-                    break  # stop entering the compound statement and run it
-                else:
-                    src = src + "\n" + more
-            if src:
-                src += "\n"
+                    line = None
+                    break
+                if ctrl == _CTRL_D:  # stop entering the compound statement: run it
+                    break
+            if line is None:
+                continue
+            try:
+                src = str(line, "utf-8") + "\n"
+            except UnicodeError:
+                src = None  # undecodable input: nothing to run
         if not src or not src.strip():
             continue
         stats["friendly"] += 1
