@@ -66,6 +66,35 @@ def test_firmware_runs_on_the_board_and_answers_over_the_repl():
         b.close()
 
 
+def test_mpremote_exec_after_deploy_says_the_system_is_not_running_and_resume_reaches_it():
+    # `mpremote exec` soft-resets the board first and main.py does not run after a
+    # soft reset: hx.status() must say so and what to do; `mpremote resume exec`
+    # reaches the system main.py started.
+    if support.MICROPYTHON:
+        support.skip(_E2E)
+    import time
+
+    b = _Board()
+    try:
+        _deploy(b.port)
+        time.sleep(1.0)  # main.py runs the system
+        text = b.ok("resume", "exec", "import hx; hx.status()")
+        assert "stopped after" in text and "modules (2)" in text and "NOT RUNNING" not in text, text
+        assert "this run: fired " in text and "errors reported: bus 0 router 0 ticks 0" in text, text
+        text = b.ok("exec", "import hx; hx.status()")  # no resume: a soft reset first
+        assert "helix_ipc on unix" in text and ": NOT RUNNING" in text, text
+        assert 'mpremote resume exec "import hx; hx.status()"' in text and "modules (0)" in text, text
+        # hx.start() from that REPL starts it, and echoes no <System object at ...>
+        text = b.ok("resume", "eval", "__import__('hx').start()")
+        assert "running in the background at 100 Hz" in text and "System object" not in text, text
+        assert text.strip().endswith("None"), text
+        time.sleep(0.3)
+        text = b.ok("resume", "exec", "import hx; hx.status(); hx.stop()")
+        assert "running, up " in text and "(run 1)" in text and "modules (2)" in text, text
+    finally:
+        b.close()
+
+
 def test_redeploy_after_a_firmware_change_copies_only_that_file():
     if support.MICROPYTHON:
         support.skip(_E2E)
