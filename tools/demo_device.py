@@ -44,22 +44,17 @@ for prio, kind in ((MessagePriority.LOW, "get_stats"), (MessagePriority.CRITICAL
     system.router.queue("stats", req, callback=lambda r, k=kind, p=prio: print("  answered %s (priority %d): %r" % (k, p, r)))
 system.service()
 
-print("== a module that raises on every tick does not stop the others")
-errors = [0]
-
-
-def count_error(name, what):
-    errors[0] += 1
-
-
-firmware_hook = system.bus.error_hook  # the firmware's: one line per failure, rate-limited
-system.bus.error_hook = count_error
+print("== a module that raises on every tick does not stop the others; the firmware's")
+print("   error hook prints one line per failure (at most 5 per 10 s) and counts the rest")
 system.host.load(Crashy())
 before = system.ticks.stats().delivered
+errors_before = system.errors["bus"]
 pause(500, system)
-print("crashy raised %d times; ticks delivered meanwhile: %d" % (errors[0], system.ticks.stats().delivered - before))
+print("crashy raised %d times; ticks delivered meanwhile: %d" % (
+    system.errors["bus"] - errors_before, system.ticks.stats().delivered - before))
 system.host.unload("crashy")
-system.bus.error_hook = firmware_hook
+print("== hx.errors(): the last failure with its traceback")
+hx.errors()
 
 print("== the system at a glance: hx.status()")
 hx.status()
