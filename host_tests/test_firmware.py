@@ -93,7 +93,7 @@ def test_crashing_module_does_not_stop_the_others():
     finally:
         s.shutdown()
     assert "badinit" in s.failed and "no such sensor" in s.failed["badinit"]
-    assert stats.ticks >= 10 and len(errors) >= 10 and set(errors) == {"crashy"}
+    assert stats.ticks >= 10 and len(errors) >= 10 and len(set(errors)) == 1 and "crashy" in errors[0], errors
 
 
 def test_keyboard_interrupt_stops_cleanly():
@@ -321,22 +321,22 @@ def test_firmware_error_hooks_report_each_failure_in_one_rate_limited_line():
         _FakeMachine.fire(s.bus, 20)
         assert s.errors["bus"] == 20 and s.errors_hidden == 20 - helix_app.ERROR_LINES
         assert len(lines) == helix_app.ERROR_LINES, lines
-        assert lines[0] == "helix: bus error in broken: ValueError: sensor 1", lines
+        assert lines[0].startswith("helix: bus error in ") and "broken" in lines[0], lines  # where names the subscription
+        assert lines[0].endswith(": ValueError: sensor 1"), lines
         assert "more are only counted" in lines[-1], lines
         owner, where, error = s.last_error
-        assert (owner, where) == ("bus", "broken") and isinstance(error, ValueError) and str(error) == "sensor 20"
+        assert owner == "bus" and "broken" in where and isinstance(error, ValueError) and str(error) == "sensor 20"
         # the next window: the count of what was not shown, then lines again
         clock[0] += helix_app.ERROR_WINDOW_MS
         _FakeMachine.fire(s.bus, 1)
         assert lines[helix_app.ERROR_LINES:] == [
-            "helix: 15 more error(s) not shown (hx.status() counts them)",
-            "helix: bus error in broken: ValueError: sensor 21"], lines
+            "helix: 15 more error(s) not shown (hx.status() counts them)", lines[0].replace("sensor 1", "sensor 21")], lines
         with _Capture() as cap:
             hx.status()
             hx.errors()
         text = cap.text()
         assert "errors reported: bus 21 router 0 ticks 0 (15 not printed)" in text, text
-        assert "last: bus in broken: ValueError: sensor 21" in text, text
+        assert "last: bus in " in text and ": ValueError: sensor 21 (hx.errors()" in text, text
         assert "errors reported: bus 21, router 0, ticks 0" in text, text  # hx.errors() (then the traceback)
         s.stop()
 
@@ -364,7 +364,7 @@ def test_firmware_error_hooks_report_each_failure_in_one_rate_limited_line():
         s2.bus.subscribe(EventSubscription("broken", [EventTopic.TICK], broken))
         s2.bus.publish(Event.Tick(0, 1))
         s2.stop()
-    assert mine == ["broken"] and s2.errors["bus"] == 0
+    assert len(mine) == 1 and "broken" in mine[0] and s2.errors["bus"] == 0, mine
 
 
 def test_package_json_lists_every_library_file():
