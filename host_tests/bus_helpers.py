@@ -10,10 +10,16 @@ def recorder(log, tag, ret=None):
 
 
 def quiet(bus):
-    """Capture the bus's error reports in a list (returned) instead of printing them."""
+    """Capture the bus's error reports, (where, error) pairs, in a list (returned)
+    instead of printing them."""
     errors = []
-    bus.error_hook = lambda name, what: errors.append((name, what))
+    bus.error_hook = lambda where, error: errors.append((where, error))
     return errors
+
+
+def where(*names):
+    """The `where` of each named subscription, as the bus passes it to error_hook."""
+    return ["subscription %r" % n for n in names]
 
 
 def counts(result):

@@ -62,12 +62,13 @@ def test_posting_order_preserved_and_kind_built_in_drain():
     assert (s.posted, s.delivered, s.dropped, s.high_water, s.errors) == (10, 10, 0, 10, 0)
 
 
-def test_custom_build_function():
+def test_kind_may_be_a_function_building_the_event():
+    # TickSource posts such a converter; any callable taking (a, b) is a kind
     sink = Sink()
-    q = IsrQueue(4, sink.publish, build=lambda k, a, b: (k, a + b), schedule=None)
-    q.post("x", 1, 2)
+    q = IsrQueue(4, sink.publish, schedule=None)
+    assert q.post(lambda a, b: ("built", a + b), 1, 2) is True
     q.poll()
-    assert sink.got == [("x", 3)]
+    assert sink.got == [("built", 3)]
 
 
 class OrderSink:
@@ -162,17 +163,58 @@ def test_schedule_queue_full_recovered_by_poll_and_by_a_full_ring():
     assert (s.posted, s.delivered, s.dropped) == (6, 4, 2)
 
 
-def test_drain_survives_a_bad_kind_and_counts_it():
+class Reports:
+    def __init__(self):
+        self.got = []
+
+    def __call__(self, where, error):
+        self.got.append((where, error))
+
+
+def test_a_kind_that_is_not_callable_is_refused_at_post_and_reported():
     sink = Sink()
-    q = IsrQueue(8, sink.publish, schedule=None)
+    rep = Reports()
+    q = IsrQueue(8, sink.publish, schedule=None, report=rep)
     q.post(pair, 1, 0)
-    q.post(None, 2, 0)  # not callable: the drain cannot build it
+    for bad in (None, "Interrupt", 42):
+        assert q.post(bad, 2, 0) is False  # refused at once, never queued
     q.post(pair, 3, 0)
-    assert q.poll() == 3
+    assert len(q) == 2
+    assert q.poll() == 2
     assert sink.got == [(1, 0), (3, 0)]
     s = q.stats()
-    assert (s.posted, s.delivered, s.errors) == (3, 2, 1)
-    assert isinstance(q.last_error, TypeError)
+    assert (s.posted, s.delivered, s.dropped, s.errors) == (5, 2, 0, 3)
+    # the drain reports the refusals (once per drain, naming the last bad kind)
+    assert len(rep.got) == 1
+    where, error = rep.got[0]
+    assert where == "isr drain" and isinstance(error, TypeError)
+    assert "kind" in str(error) and "42" in str(error)
+    assert q.poll() == 0 and len(rep.got) == 1  # reported once
+
+
+def test_a_build_or_publish_that_raises_is_counted_and_reported_with_the_exception():
+    rep = Reports()
+    got = []
+
+    def publish(ev):
+        if ev == "refuse":
+            raise ValueError("publish refused")
+        got.append(ev)
+
+    def broken(a, b):
+        raise KeyError(a)
+
+    q = IsrQueue(8, publish, schedule=None, report=rep)
+    q.post(pair, 1, 0)
+    q.post(broken, 7, 0)  # callable: accepted; the drain's build raises
+    q.post(lambda a, b: "refuse", 0, 0)
+    q.post(pair, 3, 0)
+    assert q.poll() == 4
+    assert got == [(1, 0), (3, 0)]
+    s = q.stats()
+    assert (s.posted, s.delivered, s.errors) == (4, 2, 2)
+    assert [w for w, e in rep.got] == ["isr drain", "isr drain"]
+    assert isinstance(rep.got[0][1], KeyError) and isinstance(rep.got[1][1], ValueError)
 
 
 def test_nested_poll_from_a_handler_returns_zero():

@@ -3,26 +3,38 @@
 # Contexts:
 # - `IsrQueue.post(kind, a, b)` is hard-IRQ safe: it allocates nothing, takes no lock and
 #   never raises. It writes three preallocated parallel lists (kinds, a, b) and advances
-#   the write index, which only the posting side writes. Give it one producer at a time
-#   (an IRQ handler, or one thread): like a channel's send_from_isr it is single-producer.
-# - The drain (a `micropython.schedule` callback, or `poll()` from the main loop or one
-#   worker thread) owns the read index: it builds the events and hands them to the bus's
-#   publish in posting order. One drain runs at a time; a nested poll() returns 0.
+#   the write index, which only the posting side writes. One producer context at a time
+#   (IRQ handlers that cannot preempt each other, or one thread): it is single-producer.
+# - The drain (the `micropython.schedule` callback, or `poll()`) owns the read index: it
+#   builds each event and hands it to the bus's publish, in posting order. It runs where
+#   publish may run (the main loop, a scheduled callback, or the one thread that
+#   publishes); one drain at a time: a nested poll() (from a handler) returns 0.
+# - `kind` is an event class or a function building an event from (a, b). A post whose
+#   kind is not callable (None, a str) returns False and counts in `errors`; the next
+#   drain reports it to the error hook, as it does a build or publish that raised.
+# - At most one drain is scheduled at a time (the pending flag). A full schedule queue
+#   (RuntimeError, no message when the heap is locked) counts in `schedule_failures`; the
+#   next post or poll() retries. A scheduled drain delivers at most _BATCH events, then
+#   schedules the next one, so a flood of posts does not hold the scheduler.
 # Counters wrap at 2**29 so they stay small ints on 32-bit boards.
 
-from ._compat import const, new_lock, schedule as _mp_schedule
+import sys
+
+from ._compat import const, micropython, schedule as _mp_schedule
 from ._record import Record
 from .errors import check_int
+from .events import Event
 
 _CMASK = const((1 << 29) - 1)
+_BATCH = const(16)  # events per scheduled drain
 MAX_CAPACITY = const(4096)
 
 _STAT_FIELDS = ("posted", "delivered", "dropped", "schedule_failures", "high_water", "errors", "capacity")
 
-if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
-    from typing import Any  # noqa: F401
-
 _DEFAULT = object()  # "use micropython.schedule" (None means: never schedule, poll only)
+_Shutdown = Event.Shutdown  # built without fields
+_Custom = Event.Custom  # built from its name alone when b == 0
+_callable = callable  # a module global: found in one dict probe, a builtin takes two
 
 
 def check_capacity(capacity):
@@ -30,67 +42,68 @@ def check_capacity(capacity):
     check_int(capacity, "isr_capacity", 1, MAX_CAPACITY)
 
 
+def _print(where, error):
+    print("helix_ipc: %s: %r" % (where, error), file=sys.stderr)
+
+
 class IsrQueue:
     """A preallocated ring of (kind, a, b) posts drained into `publish(event)`.
 
-    The drain turns a post into an event (task context): `nullary()` when kind is
-    `nullary` (Event.Shutdown), `custom(a)` when kind is `custom` and b == 0
-    (Event.Custom without data), else `kind(a, b)`, or `build(kind, a, b)` when a
-    build function is given. `schedule` is the function that schedules the drain
-    (default `micropython.schedule`; None: nothing is scheduled and poll() drains)."""
+    The drain builds `kind()` for Event.Shutdown, `kind(a)` for Event.Custom when b == 0
+    (no data), else `kind(a, b)`. `schedule` schedules the drain (default
+    micropython.schedule; None: nothing is scheduled and poll() drains). `report(where,
+    error)` receives the drain's failures with the exception object."""
 
-    def __init__(self, capacity, publish, build=None, schedule=_DEFAULT, nullary=None, custom=None):
+    def __init__(self, capacity, publish, schedule=_DEFAULT, report=_print):
         check_capacity(capacity)
         size = 1
         while size < capacity:
             size <<= 1
-        self._kinds = [None] * size  # type: list[Any]  # whatever post() was given as kind
-        self._a = [0] * size
-        self._b = [0] * size
+        self._kinds = [None] * size  # type: list  # whatever post() was given as kind
+        self._a = [0] * size  # type: list
+        self._b = [0] * size  # type: list
         self._mask = size - 1
         self._cap = capacity
         self._w = 0  # written by the posting side only
         self._r = 0  # written by the drain only
-        self._dropped = 0  # posting side
-        self._hw = 0  # posting side
+        self._dropped = 0  # posting side: ring full
+        self._hw = 0  # drain side: the most posts a drain found queued when it began
         self._sched_fail = 0  # posting side
+        self._refused = 0  # posting side: kind not callable
+        self._bad = None  # posting side: the last such kind, until the drain reports it
         self._failed = 0  # drain side: posts whose build or publish raised
-        self.last_error = None
         self._publish = publish
-        self._build = build
-        self._nullary = nullary
-        self._custom = custom
-        if schedule is _DEFAULT:
-            schedule = _mp_schedule
-        self._schedule = schedule
+        self._report = report
+        self._schedule = _mp_schedule if schedule is _DEFAULT else schedule
         # With no scheduler a drain is "always pending": post() never tries to schedule.
-        self._pending = schedule is None
-        self._drain_cb = self._scheduled_drain  # made once: taking it in an IRQ allocates
-        self._lock = new_lock()
+        self._pending = self._schedule is None
         self._draining = False
+        self._drain_cb = self.poll  # made once: taking a bound method in an IRQ allocates
 
     # -- posting side (hard-IRQ safe) -------------------------------------------
     def post(self, kind, a=0, b=0):
-        """Queue one event; False when the ring is full (the post is counted as dropped)."""
+        """Queue one event; False when it was dropped (ring full, or kind not callable),
+        counted in `dropped` or `errors`."""
         w = self._w
-        n = (w - self._r) & _CMASK
-        if n >= self._cap:
-            return self._drop()
+        if (w - self._r) & _CMASK >= self._cap or not _callable(kind):
+            return self._refuse(kind)
         i = w & self._mask
         self._kinds[i] = kind
         self._a[i] = a
         self._b[i] = b
         self._w = (w + 1) & _CMASK
-        if n >= self._hw:
-            self._hw = n + 1
         if not self._pending:
             self._kick()
         return True
 
-    def _drop(self):
-        self._dropped = (self._dropped + 1) & _CMASK
+    def _refuse(self, kind):
+        if _callable(kind):
+            self._dropped = (self._dropped + 1) & _CMASK
+        else:
+            self._bad = kind
+            self._refused = (self._refused + 1) & _CMASK
         if not self._pending:
-            self._kick()  # the last schedule failed: try again so the ring empties
+            self._kick()  # let the drain empty the ring, or report the refusal
         return False
 
     def _kick(self):
@@ -104,74 +117,77 @@ class IsrQueue:
             self._sched_fail = (self._sched_fail + 1) & _CMASK
 
     # -- drain side (task context) ---------------------------------------------
-    def _scheduled_drain(self, _arg):
-        self._pending = False
-        self.poll()
-
-    def poll(self):
-        """Deliver every queued post now, oldest first; returns how many were taken.
-        Returns 0 when another drain is running (a nested call, or another thread)."""
-        lock = self._lock
-        n = 0
-        while self._r != self._w:
-            if lock is not None:
-                if not lock.acquire(0):
-                    return n
-            elif self._draining:
-                return n
-            self._draining = True
-            r0 = self._r
-            try:
-                self._drain()
-            except Exception as e:  # a bad kind, or publish refused the event
-                self._failed = (self._failed + 1) & _CMASK
-                self.last_error = e
-            finally:
-                self._draining = False
-                if lock is not None:
-                    lock.release()
-            n += (self._r - r0) & _CMASK
-            # loop: posts that arrived meanwhile are taken too, and a failed one is skipped
-        return n
-
-    def _drain(self):
-        # Caller holds the drain. Reads a slot completely before freeing it.
+    @micropython.native
+    def poll(self, scheduled=None):
+        """Deliver the queued posts now, oldest first; returns how many were taken
+        (0 inside another drain: a nested call). The scheduler calls it with 0: then it
+        takes at most _BATCH and schedules itself again for the rest."""
+        if self._draining:
+            return 0
+        self._draining = True
+        limit = MAX_CAPACITY
+        if scheduled is not None:
+            self._pending = False
+            limit = _BATCH
+        if self._bad is not None:
+            self._refusal()
+        r = self._r
+        q = (self._w - r) & _CMASK  # posts queued now; only this drain lowers it
+        if q > self._hw:
+            self._hw = q
         kinds = self._kinds
         aa = self._a
         bb = self._b
-        build = self._build
+        mask = self._mask
         publish = self._publish
-        nullary = self._nullary
-        custom = self._custom
-        r = self._r
-        while r != self._w:
-            i = r & self._mask
+        n = 0
+        while r != self._w and n < limit:
+            i = r & mask
             kind = kinds[i]
             a = aa[i]
             b = bb[i]
             r = (r + 1) & _CMASK
-            self._r = r  # slot free; a post that raises below is skipped, not retried
-            if kind is nullary:
-                publish(kind())
-            elif kind is custom and b == 0:
-                publish(kind(a))
-            elif build is None:
-                publish(kind(a, b))
-            else:
-                publish(build(kind, a, b))
+            self._r = r  # the slot is free; a post that fails below is reported, not retried
+            n += 1
+            try:
+                if kind is _Shutdown:
+                    publish(kind())
+                elif kind is _Custom and b == 0:
+                    publish(kind(a))
+                else:
+                    publish(kind(a, b))
+            except Exception as e:
+                self._fail(kind, e)
+            except BaseException as e:  # KeyboardInterrupt, SystemExit: propagate
+                self._draining = False
+                raise e  # a bare raise is not supported in native code
+        self._draining = False
+        if scheduled is not None and r != self._w and not self._pending:
+            self._kick()  # the rest after the other scheduled callbacks
+        return n
+
+    def _fail(self, kind, error):
+        self._failed = (self._failed + 1) & _CMASK
+        self._report("isr drain", error)
+
+    def _refusal(self):
+        bad = self._bad
+        self._bad = None
+        self._report("isr drain", TypeError("publish_from_isr: kind must be an event class, got %r" % (bad,)))
 
     def stats(self):
         """posted, delivered, dropped, schedule_failures, high_water, errors, capacity."""
         dropped = self._dropped
+        errors = (self._refused + self._failed) & _CMASK
         return Record(
             _STAT_FIELDS,
             (
-                (self._w + dropped) & _CMASK,
+                (self._w + dropped + self._refused) & _CMASK,
                 (self._r - self._failed) & _CMASK,
                 dropped,
                 self._sched_fail,
-                self._hw,
-                self._failed,
+                max(self._hw, len(self)),
+                errors,
                 self._cap,
             ),
         )
