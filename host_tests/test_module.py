@@ -48,7 +48,7 @@ class Recorder(Module):
 
 
 def snapshot(bus, router):
-    return (bus.subscription_count(), router.module_count(), sorted(router._modules))
+    return (bus.subscription_count(), router.module_count(), sorted(router._ids), sorted(router._names))
 
 
 def fresh():

@@ -294,33 +294,19 @@ def test_base_exceptions_are_not_swallowed():
     raises(Fatal, r.send, 1, Request(0, "x"))
     raises(Fatal, r.send, ModuleAddress.Id(1), Request(0, "x"))
     raises(Fatal, r.broadcast, Request(0, "x"))
-    raises(Fatal, r._send_portable, 1, Request(0, "x"))
+    raises(Fatal, r.send, "f", Request(0, "x"))
+    r.queue(1, Request(0, "x"))
+    raises(Fatal, r.process_mailbox, 1, 1)
+    assert r.handler_errors == 0
 
+    def cb(response):
+        raise Fatal("from the callback")
 
-def test_portable_send_behaves_the_same():
-    # The variant used on ports without sys.exc_info.
-    r = MessageRouter()
-
-    def boom(request):
-        raise KeyError("k")
-
-    r.register(1, "s", scheduler)
-    r.register(2, "b", boom)
-    r.register(3, "w", lambda req: 7)
-    send = r._send_portable
-    assert send(1, Request(0, "get_stats")).data == b"running=5,waiting=10"
-    assert send("s", Request(0, "pause")) == Response.ok()
-    assert send(ModuleAddress.Id(1), Request(0, "pause")) == Response.ok()
-    e = send(2, Request(0, "x"))
-    assert isinstance(e, Response.Error) and "KeyError" in e.message and "'b'" in e.message
-    e = send(3, Request(0, "x"))
-    assert isinstance(e, Response.Error) and "not a Response" in e.message
-    raises(ModuleNotFound, send, 9, Request(0, "x"))
-    raises(ValueError, send, ModuleAddress.BROADCAST, Request(0, "x"))
-    m = r._modules[2]
-    e = r._deliver_portable(m, Request(0, "x"))
-    assert isinstance(e, Response.Error) and "KeyError" in e.message
-    assert r.messages_routed == 6
+    r.register(2, "ok", scheduler)
+    r.queue(2, Request(0, "pause"), cb)
+    raises(Fatal, r.process_mailbox, 2, 1)
+    assert r.callback_errors == 0
+    assert r.send(2, Request(0, "pause")) == Response.ok()  # the router stays usable
 
 
 def test_broadcast_order_and_sender_exclusion():

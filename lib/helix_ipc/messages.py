@@ -1,9 +1,10 @@
-# helix_ipc.messages: the values the message router carries.
+# helix_ipc.messages: the values the message router carries: MessagePriority,
+# ModuleAddress, Request and Response.
 #
-# MessagePriority, ModuleAddress, Request and Response. Building one allocates, so do
-# it in task context (main loop, scheduler callback, thread), never in a hard IRQ.
-# They are plain values: a prebuilt Request or Response can be sent any number of
-# times, and reading their fields is safe from any context.
+# Building one allocates, so do it in task context (main loop, scheduler callback,
+# thread), never in a hard IRQ. They are plain values: a prebuilt Request or Response
+# can be sent any number of times, and reading their fields is safe from any context.
+# Request ids come from one counter guarded by a lock, so threads may build requests.
 
 from ._compat import const, new_lock
 
@@ -22,9 +23,6 @@ class MessagePriority:
     CRITICAL = 3
 
 
-_PRIORITY_NAMES = ("LOW", "NORMAL", "HIGH", "CRITICAL")
-
-
 def check_priority(priority):
     """`priority` if it is a MessagePriority value; TypeError/ValueError otherwise."""
     if priority.__class__ is not int:
@@ -34,28 +32,47 @@ def check_priority(priority):
     return priority
 
 
+def check_module_id(module_id, what="module_id"):
+    if module_id.__class__ is not int:
+        raise TypeError("%s must be an int, got %s" % (what, type(module_id).__name__))
+    if module_id < 0:
+        raise ValueError("%s must be >= 0, got %d" % (what, module_id))
+    return module_id
+
+
+def check_name(name, what="name"):
+    if not isinstance(name, str):
+        raise TypeError("%s must be a str, got %s" % (what, type(name).__name__))
+    if not name:
+        raise ValueError("%s must not be empty" % what)
+    return name
+
+
 # -- addresses -------------------------------------------------------------------------
 
 
 class ModuleAddress:
     """Where a request comes from or goes to: `ModuleAddress.Id(n)`,
-    `ModuleAddress.Name(s)` or `ModuleAddress.BROADCAST`. Equal and hashable by value."""
+    `ModuleAddress.Name(s)` or `ModuleAddress.BROADCAST` (the one instance of this base
+    class). Equal and hashable by value; `value` is the id, the name, or None."""
 
-    value = None  # type: Any  # the id (int) or the name (str); None for BROADCAST
-    # The variants, set below once the subclasses exist; declared here for the type
-    # checker (a bare annotation compiles to nothing on MicroPython).
+    value = None  # type: Any
+    # Set below once the subclasses exist; declared for the type checker (a bare
+    # annotation compiles to nothing on MicroPython).
     Id: "type[Id]"
     Name: "type[Name]"
-    BROADCAST: "_Broadcast"
+    BROADCAST: "ModuleAddress"
 
     def __eq__(self, other):
         return other.__class__ is self.__class__ and other.value == self.value
 
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
     def __hash__(self):
         return hash(self.value) ^ 0x5A5A5A5
+
+    def __repr__(self):
+        if self.value is None:
+            return "ModuleAddress.BROADCAST"
+        return "ModuleAddress.%s(%r)" % (type(self).__name__, self.value)
 
 
 class Id(ModuleAddress):
@@ -64,9 +81,6 @@ class Id(ModuleAddress):
     def __init__(self, module_id):
         self.value = check_module_id(module_id)
 
-    def __repr__(self):
-        return "ModuleAddress.Id(%d)" % self.value
-
 
 class Name(ModuleAddress):
     """The module registered under this name (a non-empty str)."""
@@ -74,95 +88,58 @@ class Name(ModuleAddress):
     def __init__(self, name):
         self.value = check_name(name)
 
-    def __repr__(self):
-        return "ModuleAddress.Name(%r)" % self.value
-
-
-class _Broadcast(ModuleAddress):
-    def __repr__(self):
-        return "ModuleAddress.BROADCAST"
-
 
 ModuleAddress.Id = Id
 ModuleAddress.Name = Name
-ModuleAddress.BROADCAST = _Broadcast()
-
-
-def check_module_id(module_id):
-    if module_id.__class__ is not int:
-        raise TypeError("module_id must be an int, got %s" % type(module_id).__name__)
-    if module_id < 0:
-        raise ValueError("module_id must be >= 0, got %d" % module_id)
-    return module_id
-
-
-def check_name(name):
-    if not isinstance(name, str):
-        raise TypeError("name must be a str, got %s" % type(name).__name__)
-    if not name:
-        raise ValueError("name must not be empty")
-    return name
-
-
-def _address(sender):
-    # A Request's sender: a ModuleAddress, or an int id / str name turned into one.
-    if isinstance(sender, ModuleAddress):
-        return sender
-    if isinstance(sender, str):
-        return Name(sender)
-    if sender.__class__ is int:
-        return Id(sender)
-    raise TypeError(
-        "sender must be a ModuleAddress (or an int id / str name), got %s" % type(sender).__name__
-    )
+ModuleAddress.BROADCAST = ModuleAddress()
 
 
 # -- requests --------------------------------------------------------------------------
 
 _ids = [0]  # the next request id
-_id_lock = [None]
+_id_lock = new_lock()  # None on builds without threads
 
 
-def _next_id():
-    lock = _id_lock[0]
-    if lock is None:
-        lock = _id_lock[0] = new_lock()
-    if lock is None:  # no threads on this build
-        n = _ids[0]
-        _ids[0] = (n + 1) & _ID_MASK
-        return n
-    with lock:
-        n = _ids[0]
-        _ids[0] = (n + 1) & _ID_MASK
-    return n
-
-
-def _check_payload(payload):
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise TypeError("payload must be bytes-like, got %s" % type(payload).__name__)
-    return payload
+def _bytes_like(what, value):
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError("%s must be bytes-like, got %s" % (what, type(value).__name__))
+    return value
 
 
 class Request:
     """A request to a module: `Request(sender, request_type, payload=b"")`.
 
-    `id` is unique among the last 2**29 requests (a wrapping counter); `sender` is a
-    ModuleAddress (an int or str given here is turned into Id/Name); `priority` is
-    MessagePriority.NORMAL until `with_priority` changes it.
+    `sender` is a ModuleAddress (an int or str given here becomes Id/Name);
+    `request_type` a non-empty str; `payload` bytes-like. `id` is unique among the last
+    2**29 requests (a wrapping counter); `priority` is MessagePriority.NORMAL until
+    `with_priority` changes it.
     """
 
     def __init__(self, sender, request_type, payload=b""):
-        if not isinstance(request_type, str):
-            raise TypeError("request_type must be a str, got %s" % type(request_type).__name__)
-        self.sender = _address(sender)
-        self.request_type = request_type
-        self.payload = _check_payload(payload)
+        if not isinstance(sender, ModuleAddress):
+            if isinstance(sender, str):
+                sender = Name(sender)
+            elif sender.__class__ is int:
+                sender = Id(sender)
+            else:
+                raise TypeError("sender must be a ModuleAddress (or an int id / str name), got %s"
+                                % type(sender).__name__)
+        self.sender = sender
+        self.request_type = check_name(request_type, "request_type")
+        self.payload = _bytes_like("payload", payload)
         self.priority = 1  # MessagePriority.NORMAL
-        self.id = _next_id()
+        lock = _id_lock
+        if lock is not None:
+            lock.acquire()
+        n = _ids[0]
+        _ids[0] = (n + 1) & _ID_MASK
+        if lock is not None:
+            lock.release()
+        self.id = n
 
     def with_payload(self, payload):
         """Set the payload (bytes-like); returns the request."""
-        self.payload = _check_payload(payload)
+        self.payload = _bytes_like("payload", payload)
         return self
 
     def with_priority(self, priority):
@@ -171,77 +148,59 @@ class Request:
         return self
 
     def __repr__(self):
-        return "Request(id=%d, sender=%r, request_type=%r, priority=%s, payload=%d bytes)" % (
-            self.id,
-            self.sender,
-            self.request_type,
-            _PRIORITY_NAMES[self.priority],
-            len(self.payload),
-        )
+        return "Request(id=%d, sender=%r, request_type=%r, priority=%d, payload=%d bytes)" % (
+            self.id, self.sender, self.request_type, self.priority, len(self.payload))
 
 
 # -- responses -------------------------------------------------------------------------
 
 
 class Response:
-    """What a handler returns. Variants: `Response.Success(data)`,
-    `Response.Rejected(reason)`, `Response.Error(message)`, `Response.NOT_SUPPORTED`;
-    tell them apart with `isinstance(r, Response.Success)` or `r.is_success`.
-    Helpers: `Response.success(data)`, `Response.ok()`, `Response.rejected(reason)`,
-    `Response.error(message)`. Equal by variant and value."""
+    """What a handler returns. Variants: `Response.Success(data)` (data bytes-like),
+    `Response.Rejected(reason)`, `Response.Error(message)` (reason and message str) and
+    `Response.NOT_SUPPORTED` (the one instance of this base class). Tell them apart with
+    `isinstance(r, Response.Success)` or `r.is_success`. `Response.success`,
+    `.rejected` and `.error` build the variants; `Response.ok()` is a shared
+    Success(b"") (allocates nothing). Equal by variant and value."""
 
     is_success = False
     value = None  # type: Any
-    # The variants, set below once the subclasses exist; declared here for the type
-    # checker (a bare annotation compiles to nothing on MicroPython).
+    # Set below once the subclasses exist; declared for the type checker.
+    success: "type[Success]"
+    rejected: "type[Rejected]"
+    error: "type[Error]"
     Success: "type[Success]"
     Rejected: "type[Rejected]"
     Error: "type[Error]"
-    NOT_SUPPORTED: "_NotSupported"
+    NOT_SUPPORTED: "Response"
 
     def __eq__(self, other):
         return other.__class__ is self.__class__ and other.value == self.value
 
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
     def __hash__(self):
         return hash(self.value) ^ id(self.__class__)
 
-    @staticmethod
-    def success(data=b""):
-        """Response.Success(data)."""
-        return Success(data)
+    def __repr__(self):
+        if self.__class__ is Response:
+            return "Response.NOT_SUPPORTED"
+        return "Response.%s(%r)" % (type(self).__name__, self.value)
 
     @staticmethod
     def ok():
-        """Response.Success(b"") (one shared instance: building it allocates nothing)."""
+        """Response.Success(b""): one shared instance."""
         return _OK
-
-    @staticmethod
-    def rejected(reason):
-        """Response.Rejected(reason)."""
-        return Rejected(reason)
-
-    @staticmethod
-    def error(message):
-        """Response.Error(message)."""
-        return Error(message)
 
 
 class Success(Response):
-    """The request was handled; `data` is the result (bytes, usually)."""
+    """The request was handled; `data` (bytes-like) is the result."""
 
     is_success = True
 
     def __init__(self, data=b""):
-        self.value = self.data = data
-
-    def __repr__(self):
-        return "Response.Success(%r)" % (self.data,)
+        self.value = self.data = _bytes_like("data", data)
 
 
-def _check_text(what, text):
+def _text(what, text):
     if not isinstance(text, str):
         raise TypeError("%s must be a str, got %s" % (what, type(text).__name__))
     return text
@@ -251,29 +210,18 @@ class Rejected(Response):
     """The module refused the request; `reason` (a str) says why."""
 
     def __init__(self, reason):
-        self.value = self.reason = _check_text("reason", reason)
-
-    def __repr__(self):
-        return "Response.Rejected(%r)" % self.reason
+        self.value = self.reason = _text("reason", reason)
 
 
 class Error(Response):
     """Handling failed; `message` (a str) says how."""
 
     def __init__(self, message):
-        self.value = self.message = _check_text("message", message)
-
-    def __repr__(self):
-        return "Response.Error(%r)" % self.message
+        self.value = self.message = _text("message", message)
 
 
-class _NotSupported(Response):
-    def __repr__(self):
-        return "Response.NOT_SUPPORTED"
-
-
-Response.Success = Success
-Response.Rejected = Rejected
-Response.Error = Error
-Response.NOT_SUPPORTED = _NotSupported()
+Response.Success = Response.success = Success
+Response.Rejected = Response.rejected = Rejected
+Response.Error = Response.error = Error
+Response.NOT_SUPPORTED = Response()
 _OK = Success(b"")
