@@ -1,7 +1,15 @@
 # tools/bench/footprint.py: the RAM and flash rows of `make bench` (host-side, CPython).
-# Compiles lib/helix_ipc with mpy-cross (bytecode for the unix port, armv6m and
-# xtensawin for the boards) with deploy's flags, then measures import heap on the
-# unix port from .mpy.
+# Compiles lib/helix_ipc with mpy-cross and deploy's flags for x64 (the unix port: a
+# module with @micropython.native code needs -march, bytecode-only .mpy cannot hold it),
+# armv6m (rp2) and xtensawin (esp32); measures the import heap on the unix port from
+# the x64 .mpy, in both modes (as is, and board mode: sys.exc_info hidden).
+#
+# Native code: the unix port loads it into executable memory outside the GC heap
+# (measured: 13.6 KB of x64 native code in one module adds 288 B to gc.mem_alloc()),
+# while rp2/esp32 allocate it on the GC heap. So each import row is
+# gc.mem_alloc() delta + the x64 native code bytes of the helix_ipc modules it loaded
+# (mpyinfo.py reads them from the .mpy files), with both parts reported.
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +18,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 BIN = Path(sys.executable).parent
 LIB = ROOT / "lib" / "helix_ipc"
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tools" / "deploy"))
-from deploy import MPY_CROSS_FLAGS  # noqa: E402 - measure what `make deploy` installs
+import mpyinfo  # noqa: E402
+
+try:
+    from deploy import MPY_CROSS_FLAGS  # noqa: E402 - measure what `make deploy` installs
+except Exception:  # noqa: BLE001 - deploy.py is another part of the tree; fall back to its known flags
+    MPY_CROSS_FLAGS = ("-O3",)
+HEAP_ARCH = "x64"
 ARCHS = ("armv6m", "xtensawin")
 MEASURES = (
     "import:helix_ipc", "import:channel", "import:bus", "import:router", "import:module",
@@ -19,46 +34,73 @@ MEASURES = (
 )
 
 
-def compile_lib(arch):
-    out = ROOT / "build" / "mpy" / (arch or "bytecode") / "helix_ipc"
+def compile_lib(arch, lib=LIB):
+    """Compile every module of `lib` for `arch`; returns (dir holding helix_ipc/,
+    {file: .mpy size}, {file: native code bytes})."""
+    out = ROOT / "build" / "mpy" / arch / "helix_ipc"
     out.mkdir(parents=True, exist_ok=True)
-    sizes = {}
-    for src in sorted(LIB.glob("*.py")):
+    for old in out.glob("*.mpy"):
+        old.unlink()
+    sizes, native = {}, {}
+    for src in sorted(Path(lib).glob("*.py")):
         dst = out / (src.stem + ".mpy")
-        cmd = [str(BIN / "mpy-cross"), *MPY_CROSS_FLAGS, "-s", "helix_ipc/" + src.name, "-o", str(dst)]
-        if arch:
-            cmd.append("-march=" + arch)
-        subprocess.run(cmd + [str(src)], check=True)
+        cmd = [str(BIN / "mpy-cross"), *MPY_CROSS_FLAGS, "-march=" + arch,
+               "-s", "helix_ipc/" + src.name, "-o", str(dst), str(src)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError("mpy-cross %s failed for %s: %s" % (arch, src.name, (proc.stderr or proc.stdout).strip()))
         sizes[src.name] = dst.stat().st_size
-    return out.parent, sizes
+        native[src.name] = mpyinfo.sizes(dst)["native"]
+    return out.parent, sizes, native
 
 
-def measure_heap(libdir):
+def _file_of(module):
+    return "__init__.py" if module == "helix_ipc" else module.split(".", 1)[1] + ".py"
+
+
+def measure_heap(libdir, native, board, native_arm=None):
     rows = []
     for what in MEASURES:
-        proc = subprocess.run(
-            [str(BIN / "micropython"), str(HERE / "footprint_device.py"), what, str(libdir)],
-            capture_output=True, text=True, timeout=120,
-        )
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("FOOT ")]
-        if proc.returncode != 0 or not line:
+        cmd = [str(BIN / "micropython"), str(HERE / "footprint_device.py"), what, str(libdir)]
+        if board:
+            cmd.append("--board")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        out = {ln.split(" ", 1)[0]: ln.split(" ", 1)[1] if " " in ln else "" for ln in proc.stdout.splitlines()}
+        row = {"name": what, "mode": "board" if board else "unix"}
+        if proc.returncode != 0 or "FOOT" not in out:
             err = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-            rows.append({"name": what, "skipped": err})
+            row["skipped"] = err
+            rows.append(row)
+            continue
+        heap = int(out["FOOT"].rsplit(" ", 1)[1])
+        loaded = [m for m in out.get("LOADED", "").split(",") if m]
+        row["heap"] = heap
+        row["loaded"] = loaded
+        if what.startswith("per:"):
+            row["bytes"] = heap
         else:
-            rows.append({"name": what, "bytes": int(line[0].rsplit(" ", 1)[1])})
+            row["native"] = sum(native.get(_file_of(m), 0) for m in loaded)
+            row["bytes"] = heap + row["native"]
+            if native_arm is not None:
+                row["native_armv6m"] = sum(native_arm.get(_file_of(m), 0) for m in loaded)
+        if out.get("MISSING"):
+            row["missing"] = out["MISSING"].split(",")
+        rows.append(row)
     return rows
 
 
-def main():
-    bytecode_dir, _ = compile_lib(None)
-    result = {"heap": measure_heap(bytecode_dir), "mpy": {}}
+def main(lib=LIB):
+    libdir, heap_sizes, heap_native = compile_lib(HEAP_ARCH, lib)
+    result = {"mpy": {}, "native": {HEAP_ARCH: heap_native}, "heap_arch": HEAP_ARCH,
+              "libdir": str(libdir)}
     for arch in ARCHS:
-        _, sizes = compile_lib(arch)
+        _, sizes, native = compile_lib(arch, lib)
         result["mpy"][arch] = sizes
+        result["native"][arch] = native
+    result["heap"] = (measure_heap(libdir, heap_native, False, result["native"]["armv6m"])
+                      + measure_heap(libdir, heap_native, True, result["native"]["armv6m"]))
     return result
 
 
 if __name__ == "__main__":
-    import json
-
     print(json.dumps(main(), indent=1))

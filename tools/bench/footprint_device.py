@@ -1,12 +1,23 @@
 # tools/bench/footprint_device.py: heap cost of importing helix_ipc parts, and of a
 # channel slot, a subscription and a registered module. Runs under the MicroPython
-# unix port (gc.mem_alloc), one part per process: footprint_device.py <what> <libdir>.
-# Prints "FOOT <what> <bytes>".
+# unix port (gc.mem_alloc), one part per process:
+#   footprint_device.py <what> <libdir> [--board]
+# (--board: sys.exc_info hidden first, as on a board). Prints "FOOT <what> <bytes>",
+# "LOADED <module,...>" (the helix_ipc modules in memory afterwards: footprint.py adds
+# their native code, which the unix port keeps outside the GC heap) and, for import:all,
+# "MISSING <name,...>" for names of the public API the package does not have.
 import gc
 import sys
 
 what = sys.argv[1]
+_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, _here + "/../../host_tests")
+if "--board" in sys.argv[3:]:
+    import support
+
+    support.enter_board_mode()
+
 _PARTS = {
     "import:helix_ipc": "helix_ipc",
     "import:channel": "helix_ipc.channels",
@@ -15,7 +26,18 @@ _PARTS = {
     "import:module": "helix_ipc.module",
     "import:tick": "helix_ipc.tick",
 }
-_ALL = ("channel", "oneshot", "EventBus", "MessageRouter", "ModuleHost", "TickSource")
+# Everything shared/API.md lists outside "asyncio": the whole core.
+_ALL = (
+    "IpcError", "ModuleNotFound", "ChannelFull", "ChannelClosed", "ChannelEmpty", "Timeout",
+    "Rejected", "AlreadyRegistered", "InternalError",
+    "channel", "default_channel", "oneshot",
+    "EventTopic", "Event", "MemoryPressureLevel", "EventResponse", "SubscriptionPriority",
+    "EventSubscription", "EventBus", "global_event_bus", "subscribe", "unsubscribe", "publish_event",
+    "MessagePriority", "ModuleAddress", "Request", "Response", "MessageRouter",
+    "global_router", "send_request", "send_to",
+    "Module", "ModuleHost", "TickSource",
+)
+missing = []
 
 
 def measure(fn):
@@ -48,7 +70,10 @@ elif what == "import:all":
     def load():
         import helix_ipc
         for name in _ALL:
-            getattr(helix_ipc, name)
+            try:
+                getattr(helix_ipc, name)
+            except AttributeError:
+                missing.append(name)
         return helix_ipc
     used, _ = measure(load)
 elif what in _PARTS:
@@ -83,3 +108,6 @@ elif what == "per:module":
 else:
     raise SystemExit("unknown measurement " + what)
 print("FOOT", what, int(used))
+print("LOADED", ",".join(sorted(m for m in sys.modules if m == "helix_ipc" or m.startswith("helix_ipc."))))
+if missing:
+    print("MISSING", ",".join(missing))

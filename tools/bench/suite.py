@@ -1,30 +1,62 @@
-# tools/bench/suite.py: every benchmark row, run under CPython or the MicroPython unix
-# port by tools/bench/run.py. Prints one JSON object per row, prefixed "ROW ".
+# tools/bench/suite.py: every timed benchmark row, run under CPython or the MicroPython
+# unix port by tools/bench/run.py:  suite.py [--board] [--lib DIR] [section ...]
+# Prints one JSON object per row, prefixed "ROW ", and one "MODE " line at the end.
+#
+# --board: board mode, as rp2/esp32 see the library: sys.exc_info hidden (the sys
+# stand-in of host_tests/support.py, installed before helix_ipc is imported); the MODE
+# line then says whether every loaded library module really saw no exc_info.
+# --lib DIR: where helix_ipc is (default lib/ of this repository).
 #
 # Rows of a group are timed in alternation with the floor (or reference row) they are
-# compared with, in the same process, with
-# the same loop shape: callees hoisted into locals, `for i in range(n)`.
+# compared with, in the same process, with the same loop shape: callees hoisted into
+# locals, `for i in range(n)`. Only the public API is used, except where a row says so.
 import gc
 import json
 import sys
 
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+_args = sys.argv[1:]
+BOARD = "--board" in _args
+LIB = _here + "/../../lib"
+if "--lib" in _args:
+    LIB = _args[_args.index("--lib") + 1]
 sys.path.insert(0, _here)
-sys.path.insert(0, _here + "/../../lib")
+sys.path.insert(0, _here + "/../../host_tests")
+sys.path.insert(0, LIB)
 
-from timing import MICROPYTHON, best_ns_per_op, bytes_per_op  # noqa: E402
+import support  # noqa: E402 - host_tests/support.py: the one board-mode implementation
+
+if BOARD:
+    support.enter_board_mode()
+
+from timing import ALLOC_COUNTER, MICROPYTHON, best_ns_per_op, bytes_per_op, in_scheduler  # noqa: E402
 import floors  # noqa: E402
 
 _results = {}
 
 
-def compare(group, rows, n=None):
-    """Time rows [(name, loop, ref_name_or_None, note), ...] in alternation and print
-    each with its ratio to its reference (a floor or an earlier row of the group)."""
-    times = best_ns_per_op([r[1] for r in rows]) if n is None else best_ns_per_op([r[1] for r in rows], n)
-    for (name, loop, ref, note), ns in zip(rows, times):
+def compare(group, rows, n=None, chunk=None, scheduler_locked=False):
+    """Time rows [(name, loop, ref_or_None, note[, reset]), ...] in alternation and print
+    each with its ratio to its reference (a floor or an earlier row of the group).
+    chunk: loops run `chunk` ops at a time, each chunk after the row's untimed reset().
+    scheduler_locked: time (and count bytes) inside a scheduled callback, so that a
+    drain the library schedules waits until the loop is done (see timing.in_scheduler)."""
+    loops = [r[1] for r in rows]
+    resets = [r[4] if len(r) > 4 else (lambda: None) for r in rows]
+
+    def measure():
+        kw = {"resets": resets, "chunk": chunk}
+        if n is not None:
+            kw["n"] = n
+        times = best_ns_per_op(loops, **kw)
+        allocs = [bytes_per_op(loop, chunk or 2000, reset) for loop, reset in zip(loops, resets)]
+        return times, allocs
+
+    times, allocs = in_scheduler(measure) if scheduler_locked else measure()
+    for r, ns, b in zip(rows, times, allocs):
+        name, loop, ref, note = r[:4]
         _results[name] = ns
-        out = {"name": name, "group": group, "ns_per_op": ns, "bytes_per_op": bytes_per_op(loop),
+        out = {"name": name, "group": group, "ns_per_op": ns, "bytes_per_op": b,
                "ref": ref, "note": note}
         if ref is not None:
             out["ratio"] = ns / _results[ref]
@@ -33,6 +65,10 @@ def compare(group, rows, n=None):
 
 def skip_row(name, reason, group=""):
     print("ROW " + json.dumps({"name": name, "group": group, "skipped": reason}))
+
+
+def _null_handler(event):
+    return None
 
 
 # -- channels -------------------------------------------------------------------------
@@ -58,25 +94,23 @@ def bench_channels():
             send(i)
             recv()
 
-    rows = [
-        ("floor: ring send+recv", ring_loop, None, ""),
-        ("channel send+try_recv", channel_loop, "floor: ring send+recv", ""),
-    ]
-
     def oneshot_loop(n):
         for i in range(n):
             t, r = oneshot()
             t.send(i)
             r.try_recv()
 
-    rows.append(("oneshot create+send+recv", oneshot_loop, "floor: ring send+recv", "includes creating the pair"))
-
-    try:
+    rows = [
+        ("floor: ring send+recv", ring_loop, None, ""),
+        ("channel send+try_recv", channel_loop, "floor: ring send+recv", ""),
+        ("oneshot create+send+recv", oneshot_loop, "floor: ring send+recv", "includes creating the pair"),
+    ]
+    if not MICROPYTHON:
         from collections import deque
-    except ImportError:
-        deque = None
-    if deque is not None and not MICROPYTHON:
+        import queue
+
         d = deque()
+        q = queue.Queue(32)
 
         def deque_loop(n):
             append = d.append
@@ -85,12 +119,6 @@ def bench_channels():
                 append(i)
                 popleft()
 
-        rows.append(("context: deque append+popleft", deque_loop, "floor: ring send+recv", "C"))
-    if not MICROPYTHON:
-        import queue
-
-        q = queue.Queue(32)
-
         def queue_loop(n):
             put = q.put_nowait
             get = q.get_nowait
@@ -98,16 +126,13 @@ def bench_channels():
                 put(i)
                 get()
 
+        rows.append(("context: deque append+popleft", deque_loop, "floor: ring send+recv", "C"))
         rows.append(("context: queue.Queue put_nowait+get_nowait", queue_loop, "channel send+try_recv",
                      "ratio = Queue / channel"))
     compare("channel", rows)
 
 
 # -- event bus ------------------------------------------------------------------------
-
-def _null_handler(event):
-    return None
-
 
 def bench_bus():
     from helix_ipc import EventBus, EventSubscription, EventTopic, Event
@@ -143,14 +168,17 @@ def bench_bus():
         floor = "floor: dispatch, %d handler%s" % (k, "" if k == 1 else "s")
         name = "publish, %d subscriber%s" % (k, "" if k == 1 else "s")
         compare("bus", [(floor, dispatch_floor(k), None, ""), (name, bus_with(k), floor, "")])
-    sweep = [("publish, 1 subscriber", bus_with(1), "floor: dispatch, 1 handler", "")]
-    for total in (10, 100, 1000):
-        sweep.append(("publish, 1 matching among %d" % total, bus_with(1, total - 1),
-                      "publish, 1 subscriber", "others on other topics"))
-    compare("bus scaling", [("floor: dispatch, 1 handler", dispatch_floor(1), None, "")] + sweep)
+    base = "publish, 1 subscriber (scaling base)"
+    sweep = [("floor: dispatch, 1 handler", dispatch_floor(1), None, ""),
+             (base, bus_with(1), "floor: dispatch, 1 handler", "")]
+    for total in (200, 1000):
+        sweep.append(("publish, 1 matching among %d" % total, bus_with(1, total - 1), base,
+                      "the others on TICK and 10 custom topics"))
+    compare("bus scaling", sweep)
 
     if not MICROPYTHON:
-        peers = []
+        base = "publish, 1 subscriber (peers)"
+        peers = [(base, bus_with(1), None, "same row, timed with the peers")]
         try:
             import blinker
 
@@ -165,7 +193,7 @@ def bench_bus():
                 send = signal.send
                 for i in range(n):
                     send(event)
-            peers.append(("context: blinker send", blinker_loop, "publish, 1 subscriber (peers)", "ratio = blinker / helix"))
+            peers.append(("context: blinker send", blinker_loop, base, "ratio = blinker / helix"))
         except ImportError:
             skip_row("context: blinker send", "blinker not installed", "bus")
         try:
@@ -178,10 +206,10 @@ def bench_bus():
                 emit = emitter.emit
                 for i in range(n):
                     emit("interrupt", event)
-            peers.append(("context: pyee emit", pyee_loop, "publish, 1 subscriber (peers)", "ratio = pyee / helix"))
+            peers.append(("context: pyee emit", pyee_loop, base, "ratio = pyee / helix"))
         except ImportError:
             skip_row("context: pyee emit", "pyee not installed", "bus")
-        compare("bus peers", [("publish, 1 subscriber (peers)", bus_with(1), None, "same row, timed with the peers")] + peers)
+        compare("bus peers", peers)
 
 
 # -- message router ---------------------------------------------------------------------
@@ -210,31 +238,28 @@ def bench_router():
         router.register(0, "target", handler)
         return router
 
-    def by_name(router):
+    def sender(router, to):
         def loop(n):
             send = router.send
             for i in range(n):
-                send("target", request)
+                send(to, request)
         return loop
 
-    def by_id(router):
-        def loop(n):
-            send = router.send
-            for i in range(n):
-                send(0, request)
-        return loop
-
+    forms = (("int id", 0), ("str name", "target"),
+             ("ModuleAddress.Id", ModuleAddress.Id(0)), ("ModuleAddress.Name", ModuleAddress.Name("target")))
     one = router_with(1)
-    compare("router", [
-        ("floor: route", floor_loop, None, ""),
-        ("send by name", by_name(one), "floor: route", "router.send(name, request)"),
-        ("send by id", by_id(one), "floor: route", "router.send(id, request)"),
-    ])
-    sweep = [("send by name, 1 module", by_name(one), None, "")]
-    for total in (10, 100, 1000):
-        r = router_with(total)
-        sweep.append(("send by name, %d modules" % total, by_name(r), "send by name, 1 module", ""))
-    compare("router scaling", sweep)
+    rows = [("floor: route", floor_loop, None, "")]
+    for label, to in forms:
+        rows.append(("send by " + label, sender(one, to), "floor: route", "router.send(%s, request)" % label))
+    compare("router", rows)
+
+    big = {total: router_with(total) for total in (100, 1000)}
+    for label, to in forms[:2]:
+        base = "send by %s, 1 module (scaling base)" % label
+        sweep = [(base, sender(one, to), None, "")]
+        for total in (100, 1000):
+            sweep.append(("send by %s, %d modules" % (label, total), sender(big[total], to), base, ""))
+        compare("router scaling", sweep)
 
     mailbox = router_with(1)
 
@@ -254,42 +279,66 @@ def bench_router():
 
 def bench_isr():
     from helix_ipc import Event, EventBus, EventSubscription, EventTopic
-    from helix_ipc.isr import IsrQueue, MAX_CAPACITY
 
     kind = Event.Interrupt
-    slot = floors.SlotFloor(MAX_CAPACITY)
+    hits = [0]
+
+    def counting_handler(event):
+        hits[0] += 1
+
+    def new_bus(capacity):
+        try:
+            bus = EventBus(isr_capacity=capacity)
+        except ValueError:
+            bus = EventBus()  # the library's maximum is lower: use its default
+        bus.subscribe(EventSubscription("bench", [EventTopic.INTERRUPT], counting_handler))
+        return bus
+
+    def capacity_of(bus):
+        stats = bus.isr_stats()
+        cap = stats.get("capacity") if hasattr(stats, "get") else getattr(stats, "capacity", None)
+        return cap or 64
+
+    # 1. The post alone. The ring holds `chunk` posts: each chunk of posts is timed,
+    # then drained untimed (poll()). On MicroPython all of it runs inside a scheduled
+    # callback, so the drain the first post schedules waits, as during a hard IRQ.
+    post_bus = new_bus(1024)
+    chunk = min(1000, capacity_of(post_bus) - 1)
+    slot = floors.SlotFloor(chunk + 1)
 
     def slot_loop(n):
         post = slot.post
         for i in range(n):
             post(kind, i, 0)
 
-    # The ring alone (no scheduler, never drained while timed): what an IRQ pays.
-    ring = IsrQueue(MAX_CAPACITY, _null_handler, schedule=None)
-
     def post_loop(n):
-        ring._r = ring._w  # start each repeat empty (O(1), once per n posts)
-        post = ring.post
+        post = post_bus.publish_from_isr
         for i in range(n):
             post(kind, i, 0)
 
     compare("isr", [
-        ("floor: slot", slot_loop, None, "three ints into three lists"),
-        ("publish_from_isr", post_loop, "floor: slot", "IsrQueue.post, the bound publish_from_isr"),
-    ], n=MAX_CAPACITY - 96)
+        ("floor: slot", slot_loop, None, "three ints into three lists", lambda: None),
+        ("publish_from_isr", post_loop, "floor: slot",
+         "chunks of %d posts, each drained untimed by poll(); scheduler held off" % chunk, post_bus.poll),
+    ], chunk=chunk, scheduler_locked=True)
 
-    bus = EventBus(isr_capacity=64)
-    bus.subscribe(EventSubscription("bench", [EventTopic.INTERRUPT], _null_handler))
-    if MICROPYTHON:
-        bus._isr._schedule = None  # drain only through poll() below, as on CPython
-        bus._isr._pending = True
+    # 2. Post + delivery, poll() after each post (the scheduler held off on MicroPython,
+    # so poll() is the only drain, as on CPython), against building and publishing.
+    bus = new_bus(64)
 
     def publish_loop(n):
         publish = bus.publish
         for i in range(n):
             publish(kind(i, 0))
 
-    def drain_loop(n):
+    def poll_loop(n):
+        post = bus.publish_from_isr
+        poll = bus.poll
+        for i in range(n):
+            post(kind, i, 0)
+            poll()
+
+    def batch_loop(n):
         post = bus.publish_from_isr
         poll = bus.poll
         for i in range(n // 32):
@@ -297,17 +346,85 @@ def bench_isr():
                 post(kind, j, 0)
             poll()
 
-    compare("isr drain", [
+    hits[0] = 0
+    compare("isr delivery", [
         ("build event + publish", publish_loop, None, "what the drain does for you"),
-        ("post + drain+dispatch per event", drain_loop, "build event + publish", "batches of 32, 1 subscriber"),
-    ])
+        ("IRQ post + poll() after each post", poll_loop, "build event + publish", "1 subscriber"),
+        ("context: 32 posts + one poll()", batch_loop, "build event + publish", "per event"),
+    ], scheduler_locked=True)
+
+    # 3. Post + the scheduled drain: the loop only posts; micropython.schedule runs the
+    # bus's drain at the loop's next bytecode back-edge (the unix port runs scheduled
+    # callbacks there, as a board's VM does). One poll() at the end delivers any left;
+    # the note says how many events the scheduler delivered and that none was dropped.
+    floor_row = ("build event + publish (main loop)", publish_loop, None, "")
+    if not MICROPYTHON or not hasattr(__import__("micropython"), "schedule"):
+        compare("isr scheduled", [floor_row])
+        skip_row("IRQ post + scheduled drain", "no micropython.schedule here: poll() is the only drain",
+                 "isr scheduled")
+        return
+    sbus = new_bus(64)
+    left = [0]
+
+    def sched_loop(n):
+        post = sbus.publish_from_isr
+        for i in range(n):
+            post(kind, i, 0)
+        left[0] += sbus.poll()
+
+    before = sbus.isr_stats()
+    hits[0] = 0
+    left[0] = 0
+    rows = [floor_row,
+            ("IRQ post + scheduled drain", sched_loop, "build event + publish (main loop)", "")]
+    # Count deliveries over one plain run first (the timed runs are counted too).
+    sched_loop(5000)
+    posted = 5000
+    delivered_by_scheduler = hits[0] - left[0]
+    after = sbus.isr_stats()
+    dropped = _stat(after, "dropped") - _stat(before, "dropped")
+    note = "%d of %d posts delivered by the scheduled drain, %d by the final poll(), %d dropped" % (
+        delivered_by_scheduler, posted, left[0], dropped)
+    rows[1] = rows[1][:3] + (note,)
+    compare("isr scheduled", rows)
 
 
-SECTIONS = [bench_channels, bench_bus, bench_router, bench_isr]
+def _stat(stats, field):
+    if hasattr(stats, "get"):
+        return stats.get(field, 0)
+    return getattr(stats, field, 0)
+
+
+# -- object sizes (MicroPython heap) ---------------------------------------------------
+
+def bench_objects():
+    if not MICROPYTHON:
+        skip_row("object sizes", "gc.mem_alloc heap sizes are a MicroPython measure", "objects")
+        return
+    from helix_ipc import EventBus, MessageRouter, ModuleHost
+
+    def size(make):
+        make()  # once first: lazily imported parts are import cost, not object cost
+        gc.collect()
+        before = gc.mem_alloc()
+        keep = make()
+        gc.collect()
+        used = gc.mem_alloc() - before
+        return used, keep
+
+    bus_b, bus = size(EventBus)
+    router_b, router = size(MessageRouter)
+    host_b, _ = size(lambda: ModuleHost(bus, router))
+    for name, b in (("EventBus()", bus_b), ("MessageRouter()", router_b), ("ModuleHost(bus, router)", host_b)):
+        print("ROW " + json.dumps({"name": name, "group": "objects", "size_bytes": b,
+                                   "note": "gc.mem_alloc delta of a second instance, 64-bit"}))
+
+
+SECTIONS = [bench_channels, bench_bus, bench_router, bench_isr, bench_objects]
 
 
 def main():
-    only = sys.argv[1:]  # optional section names
+    only = [a for a in _args if a.startswith("bench_")]
     for section in SECTIONS:
         if only and section.__name__ not in only:
             continue
@@ -316,6 +433,11 @@ def main():
         except ImportError as e:
             skip_row(section.__name__, "not available yet: %s" % e)
         gc.collect()
+    mode = {"board": BOARD, "alloc_counter": ALLOC_COUNTER}
+    if BOARD:
+        mode["problems"] = support.board_mode_problems()
+    mode["library_modules"] = sorted(m for m in sys.modules if m.startswith("helix_ipc"))
+    print("MODE " + json.dumps(mode))
 
 
 main()

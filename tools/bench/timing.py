@@ -1,9 +1,12 @@
 # tools/bench/timing.py: the measuring core of `make bench`, for CPython and MicroPython.
 #
 # Runs in the benchmark process only (never on a board's hot path). A row's loop is a
-# function `loop(n)` that performs n operations with its callees hoisted into locals;
-# it is timed best-of-REPEATS with gc.collect() before each repeat, and on MicroPython
-# its allocation is read from gc.mem_alloc() with the collector disabled.
+# function `loop(n)` that performs n operations with its callees hoisted into locals.
+# Rows of a group are timed in alternation (a floor and the rows compared with it see
+# the same machine load), best of REPEATS with gc.collect() before each repeat.
+# Allocation per op on MicroPython comes from micropython.mem_total() deltas: that
+# counter sees every allocation, including bytecode frames the VM puts on the heap for
+# the length of one call (gc.mem_alloc() deltas and heap_lock miss those).
 import gc
 import sys
 import time
@@ -21,30 +24,77 @@ else:
     def _now_ns():
         return time.ticks_us() * 1000
 
+try:
+    import micropython
 
-def best_ns_per_op(loops, n=N, repeats=REPEATS):
-    """Best-of-`repeats` ns/op for each loop in `loops`. The loops are timed in
-    alternation (a floor and the rows compared with it see the same machine load)."""
-    for loop in loops:
-        loop(min(n, 100))  # warm caches and lazily created state
+    _mem_total = getattr(micropython, "mem_total", None)
+    _schedule = getattr(micropython, "schedule", None)
+except ImportError:
+    micropython = None
+    _mem_total = None
+    _schedule = None
+
+# How bytes per op are counted here; reported with every row.
+if _mem_total is not None:
+    ALLOC_COUNTER = "mem_total"
+elif MICROPYTHON:
+    ALLOC_COUNTER = "mem_alloc (no micropython.mem_total in this build: heap-allocated frames are not seen)"
+else:
+    ALLOC_COUNTER = None
+
+
+def _nothing():
+    return None
+
+
+def best_ns_per_op(loops, n=N, repeats=REPEATS, resets=None, chunk=None):
+    """Best-of-`repeats` ns/op for each loop in `loops`, timed in alternation.
+    With `chunk`, each repeat runs n ops as n // chunk calls loop(chunk), each after an
+    untimed resets[k]() (e.g. drain a ring that holds at most `chunk` items)."""
+    resets = resets or [_nothing] * len(loops)
+    for loop, reset in zip(loops, resets):
+        reset()
+        loop(min(n, chunk or 100, 100))  # warm caches and lazily created state
     best = [None] * len(loops)
     for _ in range(repeats):
         for k, loop in enumerate(loops):
             gc.collect()
-            t0 = _now_ns()
-            loop(n)
-            dt = _now_ns() - t0
+            if chunk is None:
+                t0 = _now_ns()
+                loop(n)
+                dt = _now_ns() - t0
+            else:
+                reset = resets[k]
+                dt = 0
+                for _ in range(n // chunk):
+                    reset()
+                    t0 = _now_ns()
+                    loop(chunk)
+                    dt += _now_ns() - t0
             if best[k] is None or dt < best[k]:
                 best[k] = dt
-    return [b / n for b in best]
+    ops = n if chunk is None else (n // chunk) * chunk
+    return [b / ops for b in best]
 
 
-def bytes_per_op(loop, n=2000):
-    """Heap bytes allocated per op on MicroPython (None on CPython, which has no
-    comparable counter)."""
+def bytes_per_op(loop, n=2000, reset=_nothing):
+    """Heap bytes allocated per op on MicroPython: the counter's delta over loop(n) less
+    its delta over loop(0) (the call itself). None on CPython (no comparable counter)."""
     if not MICROPYTHON:
         return None
+    reset()
     loop(min(n, 100))
+    if _mem_total is not None:
+        reset()
+        t0 = _mem_total()
+        loop(0)
+        base = _mem_total() - t0
+        reset()
+        t0 = _mem_total()
+        loop(n)
+        used = _mem_total() - t0
+        return max(0, used - base) / n
+    reset()
     gc.collect()
     gc.disable()
     try:
@@ -54,3 +104,27 @@ def bytes_per_op(loop, n=2000):
     finally:
         gc.enable()
     return (after - before) / n
+
+
+def in_scheduler(fn):
+    """Run fn() inside a micropython.schedule callback and return its result. While a
+    scheduled callback runs, MicroPython runs no other: a drain that the library
+    schedules meanwhile waits until fn returns, as it waits while a hard IRQ runs on a
+    board. Without micropython.schedule (CPython) fn() is simply called."""
+    if _schedule is None:
+        return fn()
+    box = [None, None, False]  # result, exception, done
+
+    def cb(_):
+        try:
+            box[0] = fn()
+        except BaseException as e:  # noqa: B036 - handed back to the caller
+            box[1] = e
+        box[2] = True
+
+    _schedule(cb, None)
+    while not box[2]:  # the VM runs scheduled callbacks at this loop's back-edge
+        pass
+    if box[1] is not None:
+        raise box[1]
+    return box[0]

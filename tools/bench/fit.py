@@ -1,0 +1,301 @@
+# tools/bench/fit.py: the fit rows of `make bench`: how many modules (or subscriptions)
+# fit before MemoryError, against the registry floor filled the same way in the same
+# process, and whether the call that raised MemoryError left the state exactly as before.
+# Runs under the MicroPython unix port with a small heap, one registry per process:
+#   micropython -X heapsize=64k fit.py <modules|subscriptions> <libdir> [--board]
+# <libdir> holds helix_ipc as .mpy (compiling the library from source would itself need
+# more than a small heap). Prints "FIT {json}".
+#
+# Floor (shared/BENCH.md "registry"): plain objects with the same fields, kept in two
+# dicts (modules: by id and by name) or in a dict of lists (subscriptions: by topic).
+# Both fills make their arguments the same way (a new name string per module, a new
+# one-topic list per subscription), so what differs is what the registry keeps.
+import gc
+import json
+import sys
+
+_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+what = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, _here + "/../../host_tests")
+BOARD = "--board" in sys.argv[3:]
+
+import support  # noqa: E402
+
+if BOARD:
+    support.enter_board_mode()
+
+N_TOPICS = 10
+RESERVE = 1024  # freed after the fill, so that the checks themselves have room
+out = {"what": what, "board": BOARD}
+phase = ["import"]  # where a MemoryError outside the fills came from
+
+
+def heap():
+    gc.collect()
+    return gc.mem_free()
+
+
+class _Module:
+    def __init__(self, module_id, name, handler):
+        self.module_id = module_id
+        self.name = name
+        self.handler = handler
+        self.mailbox = None
+
+
+class _Subscription:
+    def __init__(self, name, topics, handler):
+        self.name = name
+        self.topics = topics
+        self.handler = handler
+        self.priority = 128
+        self.id = 0
+        self.active = True
+
+
+def handler(x):
+    return None
+
+
+def floor_modules():
+    by_id = {}
+    by_name = {}
+    i = 0
+    try:
+        while True:
+            m = _Module(i, "m%d" % i, handler)
+            by_id[i] = m
+            by_name[m.name] = m
+            i += 1
+    except MemoryError:
+        pass
+    n = len(by_name)
+    by_id = by_name = m = None
+    return n
+
+
+def floor_subscriptions(topics):
+    index = {}
+    i = 0
+    try:
+        while True:
+            topic = topics[i % N_TOPICS]
+            s = _Subscription("s", [topic], handler)
+            lst = index.get(topic)
+            if lst is None:
+                lst = index[topic] = []
+            lst.append(s)
+            i += 1
+    except MemoryError:
+        pass
+    index = s = lst = None  # i: subscriptions appended (nothing allocated to count them)
+    return i
+
+
+def lib_modules():
+    from helix_ipc import MessageRouter, Request, Response, ModuleAddress, ModuleNotFound
+
+    ok = Response.ok()
+
+    def module_handler(request):
+        return ok
+
+    request = Request(ModuleAddress.Id(0), "ping")
+    probes = ["probe%d" % k for k in range(16)]
+    gc.collect()
+    out["lib_heap_free_before"] = heap()
+    phase[0] = "MessageRouter()"
+    router = MessageRouter()
+    phase[0] = "library fill"
+    reserve = bytearray(RESERVE)
+    i = 0
+    stage = "args"
+    name = None
+    try:
+        while True:
+            stage = "args"
+            name = "m%d" % i
+            stage = "register"
+            router.register(i, name, module_handler)
+            i += 1
+    except MemoryError:
+        pass
+    count = router.module_count()
+    out["lib"] = count
+    out["stopped_in"] = stage
+    target_id, target_name = i, name
+    if stage != "register":
+        # The name could not be built: make register() itself hit the full heap with
+        # names built before the fill.
+        target_id = None
+        for k, probe in enumerate(probes):
+            try:
+                router.register(1000000 + k, probe, module_handler)
+            except MemoryError:
+                target_id, target_name = 1000000 + k, probe
+                break
+        count = router.module_count()
+        out["lib"] = count
+    problems = out["problems"] = []
+    phase[0] = "checks after the failed register"
+    if target_id is None:
+        out["atomic"] = None
+        out["atomic_note"] = "16 more registrations fitted: the failing call was not reached"
+    else:
+        # The state the failed call left (before freeing anything).
+        if router.module_count() != count:
+            problems.append("module_count() %d after the failed register, %d before" % (router.module_count(), count))
+        if router.is_registered(target_id):
+            problems.append("the failed module's id is registered")
+        if router.get_module_id(target_name) is not None:
+            problems.append("the failed module's name resolves")
+        del reserve
+        gc.collect()
+        # Every module registered before is still reachable by id.
+        reached = 0
+        for k in range(i):
+            if router.is_registered(k):
+                try:
+                    if router.send(k, request).is_success:
+                        reached += 1
+                except MemoryError:
+                    problems.append("send raised MemoryError")
+                    break
+        if reached != min(i, count):
+            problems.append("%d of %d modules reachable by send" % (reached, min(i, count)))
+        try:
+            router.send(target_name, request)
+            problems.append("send to the failed module's name succeeded")
+        except ModuleNotFound:
+            pass
+        except MemoryError:
+            problems.append("send to an unknown name raised MemoryError, not ModuleNotFound")
+        # Once room is made, the same module registers (nothing half-registered is left).
+        if i > 0:
+            router.unregister(i - 1)
+        gc.collect()
+        try:
+            router.register(target_id, target_name, module_handler)
+            if not router.is_registered(target_id):
+                problems.append("re-registering the failed module did not register it")
+        except MemoryError:
+            out["reregister_note"] = "re-register after unregistering one module: MemoryError again"
+        except Exception as e:  # AlreadyRegistered: the failed call left it half-registered
+            problems.append("re-registering the failed module raised %s: %s" % (type(e).__name__, e))
+        out["atomic"] = not problems
+    out["problems"] = problems
+
+
+def lib_subscriptions(topics, events):
+    from helix_ipc import EventBus, EventSubscription
+
+    hits = [0]
+
+    def sub_handler(event):
+        hits[0] += 1
+
+    gc.collect()
+    out["lib_heap_free_before"] = heap()
+    phase[0] = "EventBus()"
+    bus = EventBus()
+    phase[0] = "library fill"
+    reserve = bytearray(RESERVE)
+    i = 0
+    stage = "args"
+    sub = None
+    last_id = None
+    try:
+        while True:
+            stage = "args"
+            sub = EventSubscription("s", [topics[i % N_TOPICS]], sub_handler)
+            stage = "subscribe"
+            last_id = bus.subscribe(sub)
+            i += 1
+    except MemoryError:
+        pass
+    count = bus.subscription_count()
+    out["lib"] = count
+    out["stopped_in"] = stage
+    problems = out["problems"] = []
+    phase[0] = "checks after the failed subscribe"
+    if stage != "subscribe":
+        sub = None
+        out["atomic"] = None
+        out["atomic_note"] = "the heap ran out while building the subscription, not in subscribe()"
+        out["problems"] = problems
+        return
+    if bus.subscription_count() != count:
+        problems.append("subscription_count() changed")
+    # Every subscription, and no other, still gets its topic's events (publish is meant
+    # to allocate nothing, so it must work in the full heap).
+    hits[0] = 0
+    try:
+        for ev in events:
+            bus.publish(ev)
+    except MemoryError:
+        problems.append("publish raised MemoryError in the full heap")
+    if hits[0] != count:
+        problems.append("%d handler calls for %d subscriptions" % (hits[0], count))
+    del reserve
+    gc.collect()
+    if last_id is not None:
+        bus.unsubscribe(last_id)
+        count -= 1
+    gc.collect()
+    try:
+        bus.subscribe(sub)
+        hits[0] = 0
+        for ev in events:
+            bus.publish(ev)
+        if hits[0] != count + 1:
+            problems.append("after re-subscribing the failed one: %d calls for %d" % (hits[0], count + 1))
+    except MemoryError:
+        out["resubscribe_note"] = "re-subscribe after unsubscribing one: MemoryError again"
+    except Exception as e:
+        problems.append("re-subscribing the failed subscription raised %s: %s" % (type(e).__name__, e))
+    out["atomic"] = not problems
+    out["problems"] = problems
+
+
+def main():
+    try:
+        if what == "modules":
+            import helix_ipc.router  # noqa: F401 - loaded first: import cost is not registry cost
+            import helix_ipc.messages  # noqa: F401
+            reserve = bytearray(RESERVE)
+            phase[0] = "floor fill"
+            out["floor"] = floor_modules()
+            reserve = None
+            gc.collect()
+            phase[0] = "library fill"
+            lib_modules()
+        else:
+            from helix_ipc import EventTopic, Event
+            import helix_ipc.bus  # noqa: F401
+
+            topics = [EventTopic.Custom("t%d" % k) for k in range(N_TOPICS)]
+            events = [Event.Custom("t%d" % k) for k in range(N_TOPICS)]
+            reserve = bytearray(RESERVE)
+            phase[0] = "floor fill"
+            out["floor"] = floor_subscriptions(topics)
+            reserve = None
+            gc.collect()
+            phase[0] = "library fill"
+            lib_subscriptions(topics, events)
+        del reserve
+    except MemoryError as e:
+        out["error"] = "MemoryError in %s: %s" % (phase[0], e.args[0] if e.args else "")
+        if phase[0] in ("EventBus()", "MessageRouter()"):
+            out["lib"] = 0
+            out["atomic"] = None
+            out["atomic_note"] = "the registry object itself did not fit"
+        if phase[0].startswith("checks"):
+            out["atomic"] = False
+            out.setdefault("problems", []).append("the checks hit MemoryError: " + out["error"])
+    if BOARD:
+        out["board_problems"] = support.board_mode_problems(load_library=False)
+    print("FIT " + json.dumps(out))
+
+
+main()
