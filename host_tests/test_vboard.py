@@ -289,8 +289,8 @@ def test_vboard_friendly_soft_reset_runs_boot_then_main():
 
 
 def test_vboard_friendly_repl_auto_indents_as_a_board():
-    # shared/readline/readline.c with MICROPY_REPL_AUTO_INDENT and pyexec's friendly REPL,
-    # byte for byte on the serial line.
+    # shared/readline/readline.c with MICROPY_REPL_AUTO_INDENT (and its line editing and
+    # history) and pyexec's friendly REPL, byte for byte on the serial line.
     if support.MICROPYTHON:
         support.skip(_E2E)
     b = _Board()
@@ -352,6 +352,17 @@ def test_vboard_friendly_repl_auto_indents_as_a_board():
             s.read_until(b"...     ")
             s.write(b"\x03")
             assert s.read_until(b">>> ") == b"\r\n>>> "
+            # line editing: Left, then a character inserted (the rest redrawn, cursor back)
+            s.write(b"12\x1b[D+\r")
+            assert s.read_until(b">>> ") == b"12\b+2\b\r\n3\r\n>>> "
+            # history: Up recalls "1+2", Up again the line entered before it, Down comes
+            # back (a shorter line: cursor back 11 columns, erased to the end)
+            s.write(b"\x1b[A")
+            assert s.read_until(b"1+2") == b"1+2"
+            s.write(b"\x1b[A")
+            assert s.read_until(b"while True:") == b"\b\b\bwhile True:"
+            s.write(b"\x1b[B\r")
+            assert s.read_until(b">>> ") == b"\x1b[11D\x1b[K1+2\r\n3\r\n>>> "
         finally:
             s.close()
     finally:

@@ -256,21 +256,25 @@ def _raw_repl(g):
 
 
 # -- friendly REPL -------------------------------------------------------------------
-# As shared/readline/readline.c (with MICROPY_REPL_AUTO_INDENT, as rp2 and esp32 have it)
-# and pyexec_friendly_repl(): one line buffer holds the whole statement; each "... "
-# line is read into its end. Auto-indent: a new line starts with the previous line's
-# indentation, one level more after a line ending in ':'; Backspace over indentation
-# removes 4 spaces; a space or Tab typed right after an auto-indent turns auto-indent off
-# for the statement (a space also removes 3 of the 4 spaces), which is how pasted,
-# already-indented code keeps its own indentation. A statement that starts with a
-# compound keyword goes on until an empty line: Backspace to the start of the line and
-# Enter, or Enter on an indented empty line twice (the second one gets no indent).
-# Not modelled: history, cursor movement and Tab completion (Tab after whitespace
-# inserts 4 spaces, as there; otherwise it is ignored).
+# As shared/readline/readline.c (with MICROPY_REPL_AUTO_INDENT and MICROPY_REPL_EMACS_KEYS,
+# as rp2 and esp32 have them) and pyexec_friendly_repl(): one line buffer holds the whole
+# statement; each "... " line is read into its end.
+# - Auto-indent: a new line starts with the previous line's indentation, one level more
+#   after a line ending in ':'; Backspace over indentation removes 4 spaces; a space or
+#   Tab typed right after an auto-indent turns auto-indent off for the statement (a
+#   space also removes 3 of the 4 spaces): pasted, already indented code keeps its own.
+#   A statement that starts with a compound keyword goes on until an empty line:
+#   Backspace to the start of the line and Enter, or Enter on an indented empty line
+#   twice (the second one gets no indent), then Enter.
+# - Editing: Left/Right, Home/End (also Ctrl-A/Ctrl-E on a non-empty line), Delete,
+#   Ctrl-B/F/D/K/U/N/P, Up/Down through the last 8 lines entered; VT100 output as there.
+# Not modelled: Tab completion (Tab after whitespace inserts 4 spaces, as there;
+# elsewhere it is ignored) and word moves. As there, only 32..126 are taken as text.
 _AI_ENABLED = 1
 _AI_JUST_ADDED = 2
-_ai = [0]  # readline_t.auto_indent_state
 _COMPOUND = (b"if", b"while", b"for", b"try", b"with", b"def", b"class", b"async")
+_HISTORY = 8  # MICROPY_READLINE_HISTORY_SIZE
+_history = []  # newest first, as readline_hist[]
 
 
 def _starts_with_word(src, word):
@@ -321,101 +325,208 @@ def _continue_with_input(src):
     return compound and src[-1] != 10  # a compound statement goes on until an empty line
 
 
-def _auto_indent(line):
-    """readline_auto_indent(): indent the new (empty) last line of `line`."""
-    if not _ai[0] & _AI_ENABLED:
-        return
-    n = len(line)
-    if n <= 1 or line[-1] != 10:
-        return
-    i = n - 1
-    while i > 0 and line[i - 1] != 10:  # i: start of the previous line
-        i -= 1
-    j = i
-    while j < n and line[j] == 32:  # j: its first non-space
-        j += 1
-    if i > 0 and j + 1 == n:
-        # the previous line is all spaces: no indent if the one before is too
-        k = i - 1
-        while k > 0:
-            if line[k - 1] == 10:
-                return
-            if line[k - 1] != 32:
-                break
-            k -= 1
-    levels = (j - i) // 4
-    if line[n - 2] == 58:  # ':'
-        levels += 1
-    for _ in range(levels):
-        line.extend(b"    ")
-        _w("    ")
-        _ai[0] |= _AI_JUST_ADDED
-
-
-def _skip_escape():
-    # Cursor keys and the like: consumed and ignored (no history or line editing).
-    c = _getc()
-    if c == 0x5B or c == 0x4F:  # '[' or 'O'
-        while True:
-            c = _getc()
-            if 0x40 <= c <= 0x7E:
-                return
-
-
 def _back(n):
     # mp_hal_move_cursor_back()
-    _w("\b" * n if n <= 4 else "\x1b[%dD" % n)
+    if n > 0:
+        _w("\b" * n if n <= 4 else "\x1b[%dD" % n)
 
 
-def _readline(line, prompt):
-    """readline(): read one line into the end of `line` (a bytearray); returns 0 for
-    Enter, or the control key (Ctrl-C always; Ctrl-A..E on an empty line)."""
-    orig = len(line)
-    _w(prompt)
-    if not line:
-        _ai[0] = _AI_ENABLED  # a new statement starts with auto-indent on
-    _auto_indent(line)
-    while True:
-        c = _getc()
-        if _CTRL_A <= c <= _CTRL_E and len(line) == orig:
-            return c
-        if c == _CTRL_C:
-            return c
-        if c == 13:
-            _w("\n")
-            return 0
-        if c == 8 or c == 127:
-            if len(line) > orig:
-                spaces = 0
-                for b in line[orig:]:
-                    if b != 32:
-                        spaces = 0
-                        break
-                    spaces += 1
-                if spaces >= 4:
-                    cut = 4
-                else:
-                    cut = 1
-                    while len(line) - cut > orig and (line[-cut] & 0xC0) == 0x80:  # a whole utf-8 character
-                        cut += 1
-                line[len(line) - cut:] = b""
-                _back(4 if spaces >= 4 else 1)
+class _Readline:
+    """readline_t: the line being edited (a bytearray shared by a statement's lines),
+    where this line starts in it, the cursor, escape sequence state, auto-indent."""
+
+    def __init__(self):
+        self.auto_indent = 0
+
+    def read(self, line, prompt):
+        """readline(): read one line into `line` from its current end; returns 0 for
+        Enter, or the control key (Ctrl-C always; Ctrl-A..E on an empty line)."""
+        self.line = line
+        self.orig = self.cursor = len(line)
+        self.esc = 0
+        self.esc_digit = 0
+        self.hist_cur = -1
+        _w(prompt)
+        if not line:
+            self.auto_indent = _AI_ENABLED  # a new statement starts with auto-indent on
+        self._auto_indent()
+        while True:
+            r = self._char(_getc())
+            if r >= 0:
+                return r
+
+    def _auto_indent(self):
+        # readline_auto_indent(): indent the new (empty) last line.
+        line = self.line
+        n = len(line)
+        if not self.auto_indent & _AI_ENABLED or n <= 1 or line[-1] != 10:
+            return
+        i = n - 1
+        while i > 0 and line[i - 1] != 10:  # i: start of the previous line
+            i -= 1
+        j = i
+        while j < n and line[j] == 32:  # j: its first non-space
+            j += 1
+        if i > 0 and j + 1 == n:
+            # the previous line is all spaces: no indent if the one before is too
+            k = i - 1
+            while k > 0:
+                if line[k - 1] == 10:
+                    return
+                if line[k - 1] != 32:
+                    break
+                k -= 1
+        levels = (j - i) // 4
+        if line[n - 2] == 58:  # ':'
+            levels += 1
+        for _ in range(levels):
+            line.extend(b"    ")
+            _w("    ")
+            self.cursor += 4
+            self.auto_indent |= _AI_JUST_ADDED
+
+    def _history_to(self, cur):
+        line = self.line
+        self.hist_cur = cur
+        line[self.orig:] = _history[cur] if cur >= 0 else b""
+        return self.cursor - self.orig, len(line) - self.orig
+
+    def _char(self, c):
+        # readline_process_char(): -1 while the line goes on.
+        line = self.line
+        last_len = len(line)
+        back = 0
+        redraw = False
+        fwd = 0
+        esc = self.esc
+        self.esc = 0
+        if esc == 0:
+            if _CTRL_A <= c <= _CTRL_E and len(line) == self.orig:
+                return c
+            if c == _CTRL_C:
+                return c
+            if c == 13:
+                _w("\n")
+                entered = bytes(line[self.orig:])
+                if entered and (not _history or _history[0] != entered):
+                    _history.insert(0, entered)
+                    del _history[_HISTORY:]
+                return 0
+            if c == _CTRL_A:
+                back = self.cursor - self.orig  # home
+            elif c == _CTRL_E:
+                fwd = len(line) - self.cursor  # end
+            elif c == 2:  # Ctrl-B: left
+                back = 1 if self.cursor > self.orig else 0
+            elif c == 6:  # Ctrl-F: right
+                fwd = 1 if self.cursor < len(line) else 0
+            elif c == _CTRL_D:  # delete at the cursor
+                if self.cursor < len(line):
+                    line[self.cursor:self.cursor + 1] = b""
+                    redraw = True
+            elif c == 11:  # Ctrl-K: kill to the end
+                line[self.cursor:] = b""
+                redraw = True
+            elif c == 21:  # Ctrl-U: kill to the start
+                back = self.cursor - self.orig
+                line[self.orig:self.cursor] = b""
+                redraw = True
+            elif c == 14 or c == 16:  # Ctrl-N / Ctrl-P: history
+                return self._char_history(c == 16, last_len)
+            elif c == 27:
+                self.esc = 1
+            elif c == 8 or c == 127:
+                if self.cursor > self.orig:
+                    spaces = 0  # only spaces before the cursor: remove a level (4)
+                    for b in line[self.orig:self.cursor]:
+                        if b != 32:
+                            spaces = 0
+                            break
+                        spaces += 1
+                    back = 4 if spaces >= 4 else 1
+                    line[self.cursor - back:self.cursor] = b""
+                    redraw = True
+            elif (self.auto_indent & _AI_JUST_ADDED) and (c == 9 or c == 32):
+                self.auto_indent = 0  # typed indentation: auto-indent off for this statement
+                if c == 32:
+                    back = 3
+                    line[len(line) - 3:] = b""
+            elif c == 9:
+                if line and line[self.cursor - 1] in (32, 9, 10, 13):
+                    line[self.cursor:self.cursor] = b"    "
+                    redraw = True
+                    fwd = 4
+            elif 32 <= c <= 126:
+                line[self.cursor:self.cursor] = bytes((c,))
+                redraw = True
+                fwd = 1
+        elif esc == 1:  # after ESC
+            self.esc = 2 if c == 0x5B else 4 if c == 0x4F else 0
+        elif esc == 2:  # ESC [
+            if 0x30 <= c <= 0x39:
+                self.esc = 3
+                self.esc_digit = c
+            elif c == 0x41 or c == 0x42:  # Up / Down
+                return self._char_history(c == 0x41, last_len)
+            elif c == 0x43:  # Right
+                fwd = 1 if self.cursor < len(line) else 0
+            elif c == 0x44:  # Left
+                back = 1 if self.cursor > self.orig else 0
+            elif c == 0x48:  # Home
+                back = self.cursor - self.orig
+            elif c == 0x46:  # End
+                fwd = len(line) - self.cursor
+        elif esc == 3:  # ESC [ digit
+            if c == 0x7E:
+                d = self.esc_digit
+                if d == 0x31 or d == 0x37:
+                    back = self.cursor - self.orig
+                elif d == 0x34 or d == 0x38:
+                    fwd = len(line) - self.cursor
+                elif d == 0x33 and self.cursor < len(line):
+                    line[self.cursor:self.cursor + 1] = b""
+                    redraw = True
+        elif esc == 4:  # ESC O
+            if c == 0x48:
+                back = self.cursor - self.orig
+            elif c == 0x46:
+                fwd = len(line) - self.cursor
+        self._redraw(last_len, back, redraw, fwd)
+        return -1
+
+    def _char_history(self, older, last_len):
+        if older:
+            if self.hist_cur + 1 >= len(_history):
+                self._redraw(last_len, 0, False, 0)
+                return -1
+            back, fwd = self._history_to(self.hist_cur + 1)
+        else:
+            if self.hist_cur < 0:
+                self._redraw(last_len, 0, False, 0)
+                return -1
+            back, fwd = self._history_to(self.hist_cur - 1)
+        self._redraw(last_len, back, True, fwd)
+        return -1
+
+    def _redraw(self, last_len, back, redraw, fwd):
+        # readline.c's redraw: cursor back, erase and draw from the cursor, cursor on.
+        line = self.line
+        if back > 0:
+            _back(back)
+            self.cursor -= back
+        if redraw:
+            if len(line) < last_len:
                 _w("\x1b[K")
-        elif (_ai[0] & _AI_JUST_ADDED) and (c == 9 or c == 32):
-            _ai[0] = 0  # typed indentation: auto-indent off for this statement
-            if c == 32:
-                line[len(line) - 3:] = b""
-                _back(3)
-        elif c == 9:
-            if line and line[-1] in (32, 9, 10):
-                line.extend(b"    ")
-                _w("    ")
-        elif c == 27:
-            _skip_escape()
-        elif c >= 32:  # printable, and utf-8 bytes (readline.c takes 32..126 only)
-            line.append(c)
-            _wb(bytes((c,)))
-        _ai[0] &= ~_AI_JUST_ADDED
+            _wb(bytes(line[self.cursor:]))
+            _back(len(line) - (self.cursor + fwd))
+            self.cursor += fwd
+        elif fwd > 0:
+            _wb(bytes(line[self.cursor:self.cursor + fwd]))
+            self.cursor += fwd
+        self.auto_indent &= ~_AI_JUST_ADDED
+
+
+_rl = _Readline()
 
 
 def _paste_mode():
@@ -448,7 +559,7 @@ def _friendly_repl(g):
     _banner()
     while True:
         line = bytearray()
-        ctrl = _readline(line, ">>> ")
+        ctrl = _rl.read(line, ">>> ")
         if ctrl == _CTRL_A:
             _w("\n")
             return "R"
@@ -471,7 +582,7 @@ def _friendly_repl(g):
             kind = "single"
             while _continue_with_input(line):
                 line.append(10)
-                ctrl = _readline(line, "... ")
+                ctrl = _rl.read(line, "... ")
                 if ctrl == _CTRL_C:  # cancel everything
                     _w("\n")
                     line = None
