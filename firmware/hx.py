@@ -12,7 +12,7 @@
 import sys
 
 import helix_app
-from helix_ipc import ModuleAddress, Request, Response
+from helix_ipc import ModuleAddress, ModuleNotFound, Request, Response
 from helix_ipc import board
 
 _REPL = ModuleAddress.Name("repl")
@@ -20,7 +20,14 @@ _REPL = ModuleAddress.Name("repl")
 
 def ask(module, request_type, payload=b""):
     """Send `request_type` to `module` (a name or an id) now; returns the Response."""
-    response = helix_app.system.router.send(module, Request(_REPL, request_type, payload))
+    s = helix_app.system
+    try:
+        response = s.router.send(module, Request(_REPL, request_type, payload))
+    except ModuleNotFound:
+        if s.started_ms is None:
+            print("hx: no module %r: the system was not started since the last reset (hx.status() says more)"
+                  % (module,))
+        raise
     if isinstance(response, Response.Success) and isinstance(response.data, bytes):
         print("%s %s -> %s" % (module, request_type, response.data.decode()))
     else:

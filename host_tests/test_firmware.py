@@ -270,11 +270,16 @@ def test_status_of_a_system_never_started_says_what_to_do():
     import helix_app
     import hx
 
+    from helix_ipc import ModuleNotFound
+
     s = _fresh_system()
     with _App(s):
         with _Capture() as cap:
             hx.status()
+            support.raises(ModuleNotFound, hx.ask, "stats", "get_stats")
     text = cap.text()
+    assert cap.lines[-1] == "hx: no module 'stats': the system was not started since the last reset" \
+        " (hx.status() says more)", cap.lines
     assert ": NOT RUNNING" in cap.lines[0], text
     for needle in ("soft-reset", "main.py does not run", 'mpremote resume exec "import hx; hx.status()"',
                    "hx.start()", "helix_app.run()", "modules (0)", "ticks: no tick source yet"):
