@@ -152,7 +152,8 @@ def board_mode_problems(load_library=True):
     for name in sorted(visible.modules):
         if name != "helix_ipc" and not name.startswith("helix_ipc."):
             continue
-        mod_sys = getattr(visible.modules[name], "sys", None)
+        # The module's own globals (no getattr: a lazy package __getattr__ would run).
+        mod_sys = getattr(visible.modules[name], "__dict__", {}).get("sys")
         if mod_sys is not None and hasattr(mod_sys, "exc_info"):
             problems.append("%s sees sys.exc_info" % name)
     return problems
