@@ -105,21 +105,29 @@ def run_fit(libdir):
     for what in ("modules", "subscriptions"):
         for heap in FIT_HEAPS:
             for mode in MP_MODES:
-                cmd = [MICROPYTHON, "-X", "heapsize=" + heap, str(HERE / "fit.py"), what, str(libdir)]
-                if mode == "board":
-                    cmd.append("--board")
-                proc = subprocess.run(cmd, cwd=str(ROOT), capture_output=True, text=True, timeout=300)
-                line = [ln for ln in proc.stdout.splitlines() if ln.startswith("FIT ")]
                 r = {"name": "%s before MemoryError, %s heap" % (what, heap), "group": "fit", "mode": mode}
-                if not line:
-                    r["skipped"] = "fit.py exit %d: %s" % (
-                        proc.returncode, (proc.stderr.strip().splitlines() or ["no output"])[-1])
-                else:
-                    r.update(json.loads(line[0][4:]))
-                    if mode == "board" and (r.get("board_problems") or not r.get("board")):
-                        r["skipped"] = "board mode not proven: %s" % r.get("board_problems")
-                    if r.get("floor") and r.get("lib") is not None:
-                        r["ratio"] = r["lib"] / r["floor"]
+                for fill in ("--floor", "--lib"):  # two fresh processes: floor, then library
+                    cmd = [MICROPYTHON, "-X", "heapsize=" + heap, str(HERE / "fit.py"), what, str(libdir), fill]
+                    if mode == "board":
+                        cmd.append("--board")
+                    proc = subprocess.run(cmd, cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+                    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("FIT ")]
+                    if not line:
+                        r["skipped"] = "fit.py %s exit %d: %s" % (
+                            fill, proc.returncode, (proc.stderr.strip().splitlines() or ["no output"])[-1])
+                        break
+                    got = json.loads(line[0][4:])
+                    if fill == "--floor":
+                        r["floor"] = got.get("floor")
+                        if got.get("error"):
+                            r["floor_error"] = got["error"]
+                    else:
+                        got.pop("floor", None)
+                        r.update(got)
+                    if mode == "board" and (got.get("board_problems") or not got.get("board")):
+                        r["skipped"] = "board mode not proven: %s" % got.get("board_problems")
+                if r.get("floor") and r.get("lib") is not None:
+                    r["ratio"] = r["lib"] / r["floor"]
                 rows.append(r)
     return rows
 
