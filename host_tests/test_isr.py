@@ -177,19 +177,18 @@ def test_a_kind_that_is_not_callable_is_refused_at_post_and_reported():
     q = IsrQueue(8, sink.publish, schedule=None, report=rep)
     q.post(pair, 1, 0)
     for bad in (None, "Interrupt", 42):
-        assert q.post(bad, 2, 0) is False  # refused at once, never queued
+        assert q.post(bad, 2, 0) is False  # refused at once
     q.post(pair, 3, 0)
-    assert len(q) == 2
-    assert q.poll() == 2
+    assert sink.got == [] and rep.got == []  # nothing is reported in the posting context
+    assert q.poll() == 5  # the refusals are queued in posting order, and taken
     assert sink.got == [(1, 0), (3, 0)]
     s = q.stats()
     assert (s.posted, s.delivered, s.dropped, s.errors) == (5, 2, 0, 3)
-    # the drain reports the refusals (once per drain, naming the last bad kind)
-    assert len(rep.got) == 1
-    where, error = rep.got[0]
-    assert where == "isr drain" and isinstance(error, TypeError)
-    assert "kind" in str(error) and "42" in str(error)
-    assert q.poll() == 0 and len(rep.got) == 1  # reported once
+    # the drain reports each refusal with a TypeError naming the kind
+    assert [w for w, e in rep.got] == ["isr drain"] * 3
+    for (where, error), bad in zip(rep.got, ("None", "'Interrupt'", "42")):
+        assert isinstance(error, TypeError) and "kind" in str(error) and bad in str(error)
+    assert q.poll() == 0 and len(rep.got) == 3  # reported once
 
 
 def test_a_build_or_publish_that_raises_is_counted_and_reported_with_the_exception():
@@ -215,6 +214,49 @@ def test_a_build_or_publish_that_raises_is_counted_and_reported_with_the_excepti
     assert (s.posted, s.delivered, s.errors) == (4, 2, 2)
     assert [w for w, e in rep.got] == ["isr drain", "isr drain"]
     assert isinstance(rep.got[0][1], KeyError) and isinstance(rep.got[1][1], ValueError)
+
+
+def test_a_scheduled_drain_takes_a_bounded_batch_and_schedules_the_rest():
+    from helix_ipc.isr import DRAIN_BATCH
+
+    sink = Sink()
+    sched = Sched()
+    q = IsrQueue(64, sink.publish, schedule=sched)
+    for i in range(DRAIN_BATCH * 2 + 3):
+        q.post(pair, i, 0)
+    assert sched.count == 1
+    sched.run()  # one scheduler slot: at most DRAIN_BATCH events, then the next drain is queued
+    assert len(sink.got) == DRAIN_BATCH and sched.count == 1
+    sched.run()
+    assert len(sink.got) == 2 * DRAIN_BATCH and sched.count == 1
+    sched.run()
+    assert sink.got == [(i, 0) for i in range(DRAIN_BATCH * 2 + 3)] and sched.count == 0
+    assert q.stats().high_water == DRAIN_BATCH * 2 + 3
+    assert q.poll() == 0  # poll() itself is not bounded by the batch
+    for i in range(DRAIN_BATCH + 5):
+        q.post(pair, i, 0)
+    assert q.poll() == DRAIN_BATCH + 5
+
+
+class _Stop(BaseException):
+    pass
+
+
+def test_keyboard_interrupt_in_the_drain_propagates_and_the_next_poll_goes_on():
+    got = []
+
+    def publish(ev):
+        if ev == (2, 0):
+            raise _Stop()
+        got.append(ev)
+
+    q = IsrQueue(8, publish, schedule=None)
+    for i in range(4):
+        q.post(pair, i, 0)
+    raises(_Stop, q.poll)
+    assert got == [(0, 0), (1, 0)]
+    assert q.poll() == 1 and got == [(0, 0), (1, 0), (3, 0)]  # the event that raised is not retried
+    assert q.stats().errors == 0
 
 
 def test_nested_poll_from_a_handler_returns_zero():
