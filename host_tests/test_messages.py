@@ -134,3 +134,26 @@ def test_response_bad_input():
     raises(TypeError, Response.error, None)
     raises(TypeError, Response.Rejected, b"bytes")
     raises(TypeError, Response.rejected, 1)
+
+
+def test_empty_request_type_and_text_data_are_refused():
+    e = raises(ValueError, Request, 1, "")
+    assert "request_type" in str(e)
+    raises(TypeError, Request, 1, b"ping")
+    e = raises(TypeError, Response.success, "text")
+    assert "data must be bytes-like" in str(e), str(e)
+    raises(TypeError, Response.Success, "text")
+    raises(TypeError, Response.Success, 5)
+    assert Response.success(bytearray(b"x")).data == bytearray(b"x")
+    assert Response.success(memoryview(b"yz")).is_success
+    assert Response.success() == Response.ok()
+
+
+def test_helpers_build_the_variants():
+    assert isinstance(Response.success(b"x"), Response.Success)
+    assert isinstance(Response.rejected("no"), Response.Rejected)
+    assert isinstance(Response.error("bad"), Response.Error)
+    assert Response.ok() is Response.ok()
+    assert isinstance(Response.NOT_SUPPORTED, Response) and not Response.NOT_SUPPORTED.is_success
+    assert repr(Response.Rejected("busy")) == "Response.Rejected('busy')"
+    assert ModuleAddress.BROADCAST.value is None

@@ -339,3 +339,12 @@ def test_load_and_unload_from_inside_a_handler():
     assert router.send("loader", Request(0, "unload")).data == b"1"
     assert router.send(0, Request(0, "suicide")) == Response.ok()
     assert router.module_count() == 0 and bus.subscription_count() == 0
+
+
+def test_load_names_module_name_in_its_errors():
+    bus, router, host = fresh()
+    e = raises(TypeError, host.load, object())
+    assert "module.name" in str(e) and "NoneType" in str(e), str(e)
+    e = raises(ValueError, host.load, Recorder(name=""))
+    assert "module.name" in str(e), str(e)
+    assert router.module_count() == 0 and bus.subscription_count() == 0

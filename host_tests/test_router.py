@@ -355,3 +355,88 @@ def test_broadcast_empty_and_bad_input():
     assert r.broadcast(Request(0, "x")) == []  # the sender itself is skipped
     raises(TypeError, r.broadcast, "request")
     raises(TypeError, r.broadcast, None)
+
+
+def test_error_hook_gets_the_exception_object():
+    r = MessageRouter()
+    seen = []
+    r.error_hook = lambda where, error: seen.append((where, error))
+    boom = ValueError("disk on fire")
+
+    def h(request):
+        raise boom
+
+    r.register(1, "stats", h)
+    r.register(2, "weird", lambda q: 42)
+    for to in (1, "stats", ModuleAddress.Id(1), ModuleAddress.Name("stats")):
+        resp = r.send(to, Request(0, "x"))
+        assert isinstance(resp, Response.Error) and "'stats'" in resp.message
+    assert len(seen) == 4
+    for where, error in seen:
+        assert where == "module 'stats' (id 1)", where
+        assert error is boom
+    del seen[:]
+    assert isinstance(r.send(2, Request(0, "x")), Response.Error)
+    assert seen == [("module 'weird' (id 2)", 42)]  # a bad result: the value itself
+    assert r.handler_errors == 5
+    # broadcast and the mailbox path report the same way
+    del seen[:]
+    r.broadcast(Request(9, "x"))
+    assert [w for w, _ in seen] == ["module 'stats' (id 1)", "module 'weird' (id 2)"]
+    assert seen[0][1] is boom
+
+
+def test_a_hook_that_raises_does_not_break_send():
+    r = MessageRouter()
+
+    def bad_hook(where, error):
+        raise RuntimeError("hook broke")
+
+    r.error_hook = bad_hook
+    r.register(1, "b", lambda q: 1 // 0)
+    resp = r.send(1, Request(0, "x"))  # the hook's failure goes to stderr
+    assert isinstance(resp, Response.Error) and "ZeroDivisionError" in resp.message
+    assert r.handler_errors == 1
+
+
+def test_default_hook_is_none_and_failures_are_still_counted():
+    r = MessageRouter()
+    assert r.error_hook is None
+    r.register(1, "b", lambda q: 1 // 0)
+    assert isinstance(r.send(1, Request(0, "x")), Response.Error)  # one line on stderr
+    assert r.handler_errors == 1
+
+
+def test_send_refuses_what_is_not_a_request():
+    r = MessageRouter()
+    calls = []
+    r.register(1, "a", lambda q: calls.append(q) or Response.ok())
+    for to in (1, "a", ModuleAddress.Id(1), ModuleAddress.Name("a")):
+        for bad in (None, "ping", b"ping", 7, Request):
+            e = raises(TypeError, r.send, to, bad)
+            assert "request must be a Request" in str(e), str(e)
+            e = raises(TypeError, r.queue, to, bad)
+            assert "request must be a Request" in str(e), str(e)
+    raises(TypeError, r.broadcast, "ping")
+    assert calls == [] and r.messages_routed == 0 and r.mailbox_size(1) == 0
+
+    class MyRequest(Request):
+        pass
+
+    assert r.send(1, MyRequest(0, "x")) == Response.ok()  # a subclass is a Request
+    assert len(calls) == 1
+
+
+def test_counters_and_hook_after_handlers_that_unregister_themselves():
+    r = MessageRouter()
+    seen = []
+    r.error_hook = lambda where, error: seen.append(where)
+
+    def h(request):
+        r.unregister(4)
+        raise KeyError("gone")
+
+    r.register(4, "q", h)
+    e = r.send(4, Request(0, "x"))
+    assert isinstance(e, Response.Error) and "'q'" in e.message
+    assert seen == ["module 'q' (id 4)"] and r.handler_errors == 1

@@ -4,7 +4,8 @@
 # register handle_request under its name) and unloads it (undo all three, then deinit).
 # Task context only (main loop, scheduler callback, thread): loading subscribes and
 # registers, which take the bus's and the router's locks. Loading or unloading from
-# inside a handler is fine (neither lock is held while user code runs).
+# inside a handler is fine (neither lock is held while user code runs). A load that
+# fails at any step, MemoryError included, undoes the steps already taken.
 
 # The bus, the router and their value modules load with the first host or default
 # handler call, not at import.
@@ -88,8 +89,7 @@ class ModuleHost:
         handle_request over it, and unload still unregisters the id."""
         from .messages import check_module_id, check_name
 
-        name = getattr(module, "name", None)
-        check_name(name)
+        name = check_name(getattr(module, "name", None), "module.name")
         if name in self._loaded:
             raise AlreadyRegistered("module %r is already loaded by this host" % name)
         router = self.router
@@ -115,16 +115,16 @@ class ModuleHost:
         try:
             if topics:
                 sub_id = self._subscribe(module, name, topics)
-            own = router.get_module_id(name) == module_id
-            if not own:
+            if router.get_module_id(name) != module_id:
                 router.register(module_id, name, module.handle_request)
+            # The last step that allocates: a MemoryError here is undone like any other.
+            self._loaded[name] = (module, ctx, sub_id)
         except BaseException:
             if sub_id is not None:
                 self.bus.unsubscribe(sub_id)
             router.unregister(module_id)
             module.deinit()
             raise
-        self._loaded[name] = (module, ctx, sub_id)
         return ctx
 
     def _subscribe(self, module, name, topics):
