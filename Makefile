@@ -34,8 +34,14 @@ check: venv $(CHECK_VENVS)
 demo: venv
 	$(BIN)/python tools/demo.py
 
+# Benchmarks: every row under CPython and the unix port in two modes, "unix" and
+# "board" (sys.exc_info hidden, as on rp2/esp32; a goal holds only when both meet it),
+# the fit rows on 64k/192k heaps and the footprint from .mpy; one table with verdicts,
+# JSON in build/bench/results.json. `make bench SECTIONS="bus fit"` runs some of them.
+SECTIONS ?=
+
 bench: venv
-	$(BIN)/python tools/bench/run.py
+	$(BIN)/python tools/bench/run.py $(SECTIONS)
 
 # Boards: `make deploy BOARD=rp2040|esp32|unix PORT=/dev/ttyACM0` compiles lib/helix_ipc
 # to .mpy for the board and copies what changed with mpremote, then resets the board;
