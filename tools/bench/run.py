@@ -356,6 +356,9 @@ def main(argv):
           "B/op from micropython.mem_total() deltas. unix = the unix port as it is; board = the unix port "
           "with sys.exc_info hidden (as rp2/esp32). Sizes: 64-bit heap; import rows add the x64 native code "
           "the unix port keeps outside the GC heap (a board allocates it on the heap).")
+    counters = ["%s: %s" % (m, modes[m].get("alloc_counter")) for m in MP_MODES if m in modes]
+    if counters:
+        print("B/op counted with " + "; ".join(counters))
     judged = print_table(rows, invalid)
     met = [j for j in judged if j[1]]
     missed = [j for j in judged if not j[1]]
