@@ -21,9 +21,9 @@
 #   wrongly sized table. The router never lets MicroPython resize a published dict: it
 #   makes each table with room for `_room` keys (MicroPython's dict.fromkeys sizes its
 #   table from the len() of its argument), inserts in place while keys plus deleted slots
-#   stay under 3/4 of that, and past it copies the entries into a new pair of tables twice
-#   the size, publishing them with single stores; a reader holding an old table keeps a
-#   consistent, stale view. The registry grows in pieces no larger than one table.
+#   stay under 7/8 of that, and past it copies each table into a new one with room for
+#   1.5 times the keys, published with a single store; a reader holding an old table
+#   keeps a consistent, stale view. The registry grows in pieces no larger than one table.
 # MemoryError: register, unregister, queue and MessageRouter() build what they need
 # first (the module record, new tables, an Error response, a mailbox and its ring) and
 # store after that, so a MemoryError leaves the router exactly as it was.
@@ -202,19 +202,17 @@ class MessageRouter:
                     taken.append("name %r: %s" % (name, b.label()))
                 raise AlreadyRegistered("already registered: " + "; ".join(taken))
             n = len(ids) + 1
-            if 4 * (n + self._dead) <= 3 * self._room:
-                names[name] = m  # in place: there is a free slot
-                ids[module_id] = m
-                return
-            room = 2 * n + 4
-            ids = _table(ids, room)
-            names = _table(names, room)
-            names[name] = m
-            ids[module_id] = m
-            self._room = room
-            self._dead = 0
-            self._names = names
-            self._ids = ids
+            if 8 * (n + self._dead) > 7 * self._room:
+                # New tables, one at a time, each a copy with room (the old one can be
+                # collected once readers are done with it). A MemoryError in the second
+                # leaves the first one published: the same entries, only more room.
+                room = (n + n // 2 + 4) | 1  # odd: hash % room then uses every bit
+                self._ids = _table(ids, room)
+                self._names = _table(names, room)
+                self._room = room
+                self._dead = 0
+            self._names[name] = m  # in place: there is a free slot
+            self._ids[module_id] = m
         finally:
             lock.release()
 
