@@ -10,8 +10,9 @@
 #                        runner also proved afterwards that no loaded helix_ipc module
 #                        saw exc_info (@@HELIX-BOARD-OK@@); otherwise it fails.
 # A test skips (support.skip) with a reason when its interpreter lacks what it needs.
-# Every test gets a board item: the whole suite stays well under its time budget with
-# them (measured: the unix-port items take ~20 s of a ~1 min suite on 2 cores).
+# Every test gets a board item: the whole suite stays within its budget with them
+# (measured on this 2-core machine: the unix-port items of one mode take ~20 s; the
+# full suite with board items 2 min 45 s while other work shared the machine).
 import inspect
 import os
 import shutil

@@ -5,7 +5,8 @@
 #   and object sizes, tools/bench/suite.py), fit (tools/bench/fit.py), footprint
 #   (tools/bench/footprint.py); short names (channels, bus, router, isr, objects) work too.
 #   No section: all of them. `--lib DIR`: measure the helix_ipc package under DIR
-#   instead of lib/ (e.g. an older tree, to compare).
+#   instead of lib/ (e.g. an older tree, to compare). `--repeats N`: best of N repeats
+#   per row instead of 7 (steadier ratios when other work shares the machine).
 #
 # Every MicroPython row runs in two modes of the unix port: "unix" (as it is) and
 # "board" (sys.exc_info hidden before helix_ipc is imported, as on rp2/esp32: the
@@ -75,10 +76,12 @@ def log(msg):
 # -- running the parts ------------------------------------------------------------------
 
 LIB = ROOT / "lib"
+REPEATS = []  # ["--repeats", "N"] when asked for
 
 
 def run_suite(mode, cmd, sections):
-    args = cmd + [str(HERE / "suite.py"), "--lib", str(LIB)] + (["--board"] if mode == "board" else []) + sections
+    args = (cmd + [str(HERE / "suite.py"), "--lib", str(LIB)] + REPEATS
+            + (["--board"] if mode == "board" else []) + sections)
     t0 = time.time()
     proc = subprocess.run(args, cwd=str(ROOT), capture_output=True, text=True, timeout=900)
     log("  %s suite: %.0f s" % (mode, time.time() - t0))
@@ -294,7 +297,11 @@ def print_table(rows, invalid_modes):
 
 
 def main(argv):
-    global LIB
+    global LIB, REPEATS
+    if "--repeats" in argv:
+        k = argv.index("--repeats")
+        REPEATS = ["--repeats", str(int(argv[k + 1]))]
+        argv = argv[:k] + argv[k + 2:]
     if "--lib" in argv:
         k = argv.index("--lib")
         LIB = Path(argv[k + 1]).resolve()
@@ -352,7 +359,8 @@ def main(argv):
                     rows.append({"name": "%s before MemoryError, %s heap" % (what, heap), "group": "fit",
                                  "mode": mode, "skipped": "no .mpy build of the library"})
 
-    print("helix_ipc bench: ns/op, ratio to the row's reference (timed in alternation, best of 7 x 20000), "
+    print("helix_ipc bench: ns/op, ratio to the row's reference (timed in alternation, best of %s x 20000), "
+          % (REPEATS[1] if REPEATS else 7) +
           "B/op from micropython.mem_total() deltas. unix = the unix port as it is; board = the unix port "
           "with sys.exc_info hidden (as rp2/esp32). Sizes: 64-bit heap; import rows add the x64 native code "
           "the unix port keeps outside the GC heap (a board allocates it on the heap).")

@@ -6,6 +6,7 @@
 # stand-in of host_tests/support.py, installed before helix_ipc is imported); the MODE
 # line then says whether every loaded library module really saw no exc_info.
 # --lib DIR: where helix_ipc is (default lib/ of this repository).
+# --repeats N: best of N (>= 7, the default) repeats per row.
 #
 # Rows of a group are timed in alternation with the floor (or reference row) they are
 # compared with, in the same process, with the same loop shape: callees hoisted into
@@ -29,7 +30,11 @@ import support  # noqa: E402 - host_tests/support.py: the one board-mode impleme
 if BOARD:
     support.enter_board_mode()
 
+import timing  # noqa: E402
 from timing import ALLOC_COUNTER, MICROPYTHON, best_ns_per_op, bytes_per_op, in_scheduler  # noqa: E402
+
+if "--repeats" in _args:
+    timing.REPEATS = max(7, int(_args[_args.index("--repeats") + 1]))
 import floors  # noqa: E402
 
 _results = {}
@@ -433,7 +438,7 @@ def main():
         except ImportError as e:
             skip_row(section.__name__, "not available yet: %s" % e)
         gc.collect()
-    mode = {"board": BOARD, "alloc_counter": ALLOC_COUNTER}
+    mode = {"board": BOARD, "alloc_counter": ALLOC_COUNTER, "repeats": timing.REPEATS, "n": timing.N}
     if BOARD:
         mode["problems"] = support.board_mode_problems()
     mode["library_modules"] = sorted(m for m in sys.modules if m.startswith("helix_ipc"))

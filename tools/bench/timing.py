@@ -47,10 +47,11 @@ def _nothing():
     return None
 
 
-def best_ns_per_op(loops, n=N, repeats=REPEATS, resets=None, chunk=None):
+def best_ns_per_op(loops, n=N, repeats=None, resets=None, chunk=None):
     """Best-of-`repeats` ns/op for each loop in `loops`, timed in alternation.
     With `chunk`, each repeat runs n ops as n // chunk calls loop(chunk), each after an
     untimed resets[k]() (e.g. drain a ring that holds at most `chunk` items)."""
+    repeats = repeats or REPEATS  # suite.py --repeats sets REPEATS (more on a busy machine)
     resets = resets or [_nothing] * len(loops)
     for loop, reset in zip(loops, resets):
         reset()
