@@ -264,6 +264,21 @@ def bench_router():
         sweep = [(base, sender(one, to), None, "")]
         for total in (100, 1000):
             sweep.append(("send by %s, %d modules" % (label, total), sender(big[total], to), base, ""))
+        if label == "str name":
+            # Context: the route floor's own dict holding the same 1000 names ("m1".."m999"
+            # and "target"): what a plain dict lookup costs with these keys on this port.
+            floor_big = floors.RouteFloor()
+            for i in range(999):
+                floor_big.handlers["m%d" % (i + 1)] = handler
+            floor_big.handlers["target"] = handler
+
+            def floor_big_loop(n, floor_big=floor_big):
+                send = floor_big.send
+                for i in range(n):
+                    send("target", request)
+            sweep.append(("floor: route (scaling base)", floor_loop, None, ""))
+            sweep.append(("context: route floor, same 1000 names", floor_big_loop, "floor: route (scaling base)",
+                          "a plain dict with the router's 1000 names"))
         compare("router scaling", sweep)
 
     mailbox = router_with(1)
