@@ -123,7 +123,15 @@ def in_scheduler(fn):
             box[1] = e
         box[2] = True
 
-    _schedule(cb, None)
+    for _ in range(1000):
+        try:
+            _schedule(cb, None)
+            break
+        except RuntimeError:  # schedule queue full: let the queued callbacks run first
+            for _ in range(1000):
+                pass
+    else:
+        raise RuntimeError("micropython.schedule queue stayed full")
     while not box[2]:  # the VM runs scheduled callbacks at this loop's back-edge
         pass
     if box[1] is not None:
