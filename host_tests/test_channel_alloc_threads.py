@@ -92,3 +92,27 @@ def test_four_producers_one_consumer_stress():
     s = rx.stats()
     assert s.sent == producers * per and s.received == producers * per
     raises(Exception, rx.try_recv)
+
+
+def _send_recv(tx, rx):
+    tx.send(1)
+    return rx.try_recv()
+
+
+def test_send_recv_and_send_from_isr_frames_allocate_nothing():
+    # micropython.mem_total deltas see heap-allocated frames too (heap_lock does not):
+    # send, try_recv, send_from_isr and their refusal paths' checks cost 0 bytes per call
+    from support import frame_alloc
+
+    tx, rx = channel(4)
+    assert frame_alloc(_send_recv, tx, rx) == 0
+    tx2 = tx.clone()  # two senders: the same path
+    assert frame_alloc(_send_recv, tx2, rx) == 0
+    assert frame_alloc(tx.send_from_isr, 1) == 0  # the first 4 are queued, the rest refused
+    assert rx.stats().dropped > 0
+    rx.drain()
+    rx.set_notify(rx.drain)  # hooked: the checked path, and the hook's own drain()
+    tx.send(1)
+    assert len(rx) == 0
+    rx.set_notify(None)
+    assert frame_alloc(_send_recv, tx, rx) == 0

@@ -2,28 +2,169 @@
 #
 # Storage is one list allocated at creation; steady-state send/recv allocate nothing.
 #
-# Concurrency contract (the Rust mpsc model):
-# - Many producers, one consumer. Give each thread (or IRQ) that sends its own
-#   Sender: `tx.clone()`. While one Sender is open, sends take no lock at all (the
-#   ring is single-producer/single-consumer: the producer owns `_sent`, the consumer
-#   owns `_received`, each written by one side only). While two or more are open,
-#   task-context sends serialise on a lock (where threads exist) with IRQs masked.
-# - `Sender.send_from_isr` is hard-IRQ safe: no allocation, no lock, never raises.
-# - The Receiver belongs to one thread at a time (scheduler, main loop or a thread).
-# - Counters are kept modulo 2**29 so that they stay small ints on 32-bit boards.
+# Contexts and concurrency (the Rust mpsc model: many producers, one consumer):
+# - `Sender.send` / `try_send`: task context (main loop, scheduler callback, any thread).
+#   Every send takes the channel's lock (where threads exist), whatever the number of
+#   senders: there is no lock-free mode to switch out of while a send is in flight, so
+#   clone() and close() may run in any thread at any time. A refusal because the queue
+#   is full is counted while the lock is held, so `stats().dropped` is exact.
+# - `Sender.send_from_isr`: hard-IRQ safe (no allocation, never raises, never waits). It
+#   only tries the lock: when a send on another thread or core, or in the code the IRQ
+#   interrupted, holds it at that instant, the item is refused (False) and counted on
+#   that Sender (summed into `stats().dropped`), as a full or closed channel is.
+# - The Receiver belongs to one thread at a time (scheduler, main loop or a thread); it
+#   takes no lock: the producers own the write counter, the consumer the read counter.
+# - clone(), close(), stats(): task context, any thread. Give each thread or IRQ that
+#   sends its own Sender (`tx.clone()`). Where there are no threads (bare metal), the
+#   lock is the IRQ mask.
+# - `Receiver.set_notify(fn)`: the hook for the asyncio layer to wake a waiting task:
+#   fn() runs after each send or send_from_isr that queued an item, outside the lock, in
+#   the sender's context (a hard IRQ for send_from_isr: fn must not allocate then). While
+#   a hook is set, sends take the checked path: the fast path's one comparison against
+#   `_limit` (capacity, or 0) stands for "open, not full, no hook".
+# Counters are kept modulo 2**29 so that they stay small ints on 32-bit boards.
+# Sender.send and Receiver.try_recv are native code (`@micropython.native`): with the
+# lock, their bytecode versions missed the BENCH.md goal (send + try_recv <= 1.5x the
+# ring floor; ~1.6x on the unix port against ~1.45x native).
 
-from ._compat import const, new_lock, disable_irq, enable_irq
+from ._compat import const, new_lock, disable_irq, enable_irq, micropython
 from .errors import ChannelFull, ChannelClosed, ChannelEmpty, check_int
 
 _CMASK = const((1 << 29) - 1)  # free-running counters wrap here (a multiple of any buffer size)
-MAX_CAPACITY = const(65536)
-DEFAULT_CAPACITY = const(32)
+_MAX_CAPACITY = const(65536)
 
 _STAT_FIELDS = ("sent", "received", "queue_length", "capacity", "dropped")
 
 
-class _Ring:
-    # Shared state of one channel. Private: users hold Sender/Receiver handles.
+class _IrqLock:
+    # The lock where there are no threads: masking IRQs excludes them.
+    def acquire(self, _wait=1):
+        self._s = disable_irq()
+        return True
+
+    def release(self):
+        enable_irq(self._s)
+
+
+# -- shared by Sender and Receiver (`_rx` is the Receiver, which holds the state) -----------
+def _len(self):
+    rx = self._rx
+    return (rx._sent - rx._received) & _CMASK
+
+
+def _is_empty(self):
+    return _len(self) == 0
+
+
+def _is_full(self):
+    return _len(self) >= self.capacity
+
+
+def _stats(self):
+    # sent, received, queue_length, capacity, dropped, read together under the lock
+    from ._record import Record  # loaded on first use: most programs never ask
+
+    rx = self._rx
+    lock = rx._lock
+    lock.acquire()
+    dropped = rx._dropped
+    for s in rx._senders:
+        dropped += s._busy
+    v = (rx._sent, rx._received, (rx._sent - rx._received) & _CMASK, rx.capacity, dropped & _CMASK)
+    lock.release()
+    return Record(_STAT_FIELDS, v)
+
+
+def _enter(self):
+    return self
+
+
+def _exit(self, _t, _v, _tb):
+    self.close()
+
+
+def _closed_send(_item):
+    raise ChannelClosed("this sender is closed")
+
+
+class Sender:
+    """The sending end of a channel. Clone it for each thread or IRQ that sends.
+
+    `send(item)` / `try_send(item)`: task context; raise ChannelFull or ChannelClosed.
+    `send_from_isr(item) -> bool`: hard-IRQ safe; False means dropped (and counted)."""
+
+    def __init__(self, rx):
+        self._rx = rx
+        self.capacity = rx.capacity
+        # bound once, so that `tx.send` allocates nothing; _closed_send once closed
+        self.send = self.try_send = rx._push
+        self._busy = 0  # send_from_isr refusals while the lock was held (written here only)
+
+    def send_from_isr(self, item):
+        rx = self._rx
+        lock = rx._lock
+        if not lock.acquire(0):
+            self._busy = (self._busy + 1) & _CMASK
+            return False
+        s = rx._sent
+        why = 2 if self.send is _closed_send else rx._why(s)
+        if why == 0:
+            rx._buf[s & rx._mask] = item
+            rx._sent = (s + 1) & _CMASK
+            lock.release()
+            why = rx._notify
+            if why is not None:
+                why()
+            return True
+        rx._dropped = (rx._dropped + 1) & _CMASK
+        lock.release()
+        return False
+
+    def clone(self):
+        """A new open Sender for the same channel (ChannelClosed if this one is closed)."""
+        if self.send is _closed_send:
+            raise ChannelClosed("cannot clone a closed sender")
+        rx = self._rx
+        s = Sender(rx)  # built first: a MemoryError here or below changes nothing
+        lock = rx._lock
+        lock.acquire()
+        try:
+            rx._senders.append(s)
+        finally:
+            lock.release()
+        return s
+
+    def close(self):
+        """Close this handle. When the last sender closes, the receiver still gets
+        every queued item, then ChannelClosed. Closing twice does nothing."""
+        if self.send is _closed_send:
+            return
+        rx = self._rx
+        lock = rx._lock
+        lock.acquire()
+        self.send = self.try_send = _closed_send
+        rx._senders.remove(self)
+        rx._dropped = (rx._dropped + self._busy) & _CMASK
+        self._busy = 0
+        rx._relimit()  # after the last one, a send bound before its close is refused too
+        lock.release()
+
+    def is_closed(self):
+        return self.send is _closed_send or self._rx._closed
+
+    __len__ = _len
+    is_empty = _is_empty
+    is_full = _is_full
+    stats = _stats
+    __enter__ = _enter
+    __exit__ = _exit
+
+
+class Receiver:
+    """The receiving end of a channel, and the channel's state; one thread receives at
+    a time. `try_recv()`: the oldest item; raises ChannelEmpty when empty and open,
+    ChannelClosed when empty and every sender is closed. `set_notify(fn)`: see the
+    module header."""
 
     def __init__(self, capacity):
         size = 1
@@ -31,293 +172,188 @@ class _Ring:
             size <<= 1
         self._buf = [None] * size
         self._mask = size - 1
-        self._capacity = capacity
-        self._limit = capacity  # 0 once the receiver closed: every send takes the slow path
-        self._sent = 0  # written by producers only
+        self.capacity = capacity
+        self._limit = capacity  # the fast path's bound; 0: every send takes the checked path
+        self._sent = 0  # written by producers, under the lock
         self._received = 0  # written by the consumer only
-        self._dropped = 0  # sends refused in task context (full); written there only
-        self._isr_dropped = 0  # send_from_isr refusals; written by the IRQ side only
-        self._senders = []  # open Sender handles
-        self._lock = new_lock()
-        self._rx_closed = False
+        self._dropped = 0  # under the lock
+        self._senders = []  # open Sender handles, changed under the lock
+        self._lock = new_lock() or _IrqLock()
+        self._closed = False  # the receiver was closed
+        self._notify = None
+        self._rx = self
+        self.try_recv = self._pop  # bound once: `rx.try_recv` allocates nothing
 
-    # -- producer side --------------------------------------------------------
-    def push(self, item):
-        # One open sender: lock-free single-producer push.
-        s = self._sent
-        if ((s - self._received) & _CMASK) >= self._limit:
-            return self._refuse()
-        self._buf[s & self._mask] = item
-        self._sent = (s + 1) & _CMASK
-
-    def push_locked(self, item):
-        # Several open senders: serialise producers (threads via the lock, IRQs masked).
+    @micropython.native
+    def _push(self, item):
+        # Sender.send / try_send (bound on each Sender).
         lock = self._lock
-        state = disable_irq()
-        if lock:
-            lock.acquire()
+        lock.acquire()
         s = self._sent
-        full = ((s - self._received) & _CMASK) >= self._limit
-        if not full:
+        if ((s - self._received) & _CMASK) < self._limit:
             self._buf[s & self._mask] = item
             self._sent = (s + 1) & _CMASK
-        if lock:
             lock.release()
-        enable_irq(state)
-        if full:
-            self._refuse()
-
-    def push_from_isr(self, item):
-        # Hard-IRQ safe: no allocation, no lock, never raises.
-        s = self._sent
-        if ((s - self._received) & _CMASK) >= self._limit:
-            d = self._isr_dropped
-            self._isr_dropped = d + 1 if d < _CMASK else 0
-            return False
-        self._buf[s & self._mask] = item
-        self._sent = (s + 1) & _CMASK
-        return True
-
-    def refuse_from_isr(self, item):
-        # A closed Sender's send_from_isr: counted, never raises.
-        d = self._isr_dropped
-        self._isr_dropped = d + 1 if d < _CMASK else 0
-        return False
-
-    def _refuse(self):
-        if self._rx_closed:
-            raise ChannelClosed("channel closed: the receiver was closed")
-        self._dropped = (self._dropped + 1) & _CMASK
-        raise ChannelFull("channel full (capacity %d)" % self._capacity)
-
-    # -- consumer side --------------------------------------------------------
-    def pop(self):
-        r = self._received
-        if r == self._sent:
-            return self._empty()
-        buf = self._buf
-        i = r & self._mask
-        item = buf[i]
-        buf[i] = None
-        self._received = (r + 1) & _CMASK
-        return item
-
-    def _empty(self):
-        if not self._senders:
-            raise ChannelClosed("channel closed: every sender closed and nothing is queued")
-        raise ChannelEmpty("channel empty")
-
-    # -- shared ---------------------------------------------------------------
-    def length(self):
-        return (self._sent - self._received) & _CMASK
-
-    def rebind_senders(self):
-        # Lock-free push with one producer, locked push with several.
-        senders = self._senders
-        fn = self.push if len(senders) == 1 else self.push_locked
-        for sender in senders:
-            sender.send = fn
-            sender.try_send = fn
-
-
-class _Handle:
-    # What both ends of a channel can ask.
-
-    def __init__(self, ring):
-        self._ring = ring
-
-    def __len__(self):
-        return self._ring.length()
-
-    @property
-    def capacity(self):
-        return self._ring._capacity
-
-    def is_empty(self):
-        return self._ring.length() == 0
-
-    def is_full(self):
-        return self._ring.length() >= self._ring._capacity
-
-    def stats(self):
-        from ._record import Record  # loaded on first use: most programs never ask
-
-        ring = self._ring
-        return Record(
-            _STAT_FIELDS,
-            (
-                ring._sent,
-                ring._received,
-                ring.length(),
-                ring._capacity,
-                (ring._dropped + ring._isr_dropped) & _CMASK,
-            ),
-        )
-
-
-def _send_on_closed_sender(item):
-    raise ChannelClosed("this sender is closed")
-
-
-class Sender(_Handle):
-    """The sending end of a channel. Clone it for each thread or IRQ that sends.
-
-    `send(item)` / `try_send(item)`: task context; raise ChannelFull or ChannelClosed.
-    `send_from_isr(item) -> bool`: hard-IRQ safe; False means dropped (and counted).
-    """
-
-    def __init__(self, ring):
-        _Handle.__init__(self, ring)
-        self._open = True
-        self.send_from_isr = ring.push_from_isr
-        ring._senders.append(self)
-        ring.rebind_senders()
-
-    def clone(self):
-        """A new open Sender for the same channel."""
-        if not self._open:
-            raise ChannelClosed("cannot clone a closed sender")
-        return Sender(self._ring)
-
-    def close(self):
-        """Close this handle. When the last sender closes, the receiver still gets
-        every queued item, then ChannelClosed. Closing twice does nothing."""
-        if not self._open:
             return
-        self._open = False
-        ring = self._ring
-        ring._senders.remove(self)
-        self.send = self.try_send = _send_on_closed_sender
-        self.send_from_isr = ring.refuse_from_isr
-        if ring._senders:
-            ring.rebind_senders()
+        why = self._why(s)
+        if why == 0:  # a notify hook is set and there is room
+            self._buf[s & self._mask] = item
+            self._sent = (s + 1) & _CMASK
+            lock.release()
+            why = self._notify
+            if why is not None:
+                why()
+            return
+        if why == 1:
+            self._dropped = (self._dropped + 1) & _CMASK  # under the lock: exact
+            lock.release()
+            raise ChannelFull("channel full (capacity %d)" % self.capacity)
+        lock.release()
+        raise ChannelClosed("channel closed")
 
-    def is_closed(self):
-        return not self._open or self._ring._rx_closed
+    def _why(self, s):
+        # Under the lock: 0 the item may go in, 1 the queue is full, 2 the channel is closed.
+        if self._closed or not self._senders:
+            return 2
+        if ((s - self._received) & _CMASK) >= self.capacity:
+            return 1
+        return 0
 
-    def __enter__(self):
-        return self
+    def _relimit(self):
+        # Under the lock: the fast path only while open, with a sender, and no hook.
+        self._limit = 0 if self._closed or not self._senders or self._notify else self.capacity
 
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
+    def set_notify(self, fn):
+        """fn() (None: no hook) runs after each send that queued an item."""
+        lock = self._lock
+        lock.acquire()
+        self._notify = fn
+        self._relimit()
+        lock.release()
 
-
-class Receiver(_Handle):
-    """The receiving end of a channel; one thread receives at a time."""
-
-    def __init__(self, ring):
-        _Handle.__init__(self, ring)
-        self.try_recv = ring.pop
-
-    def drain(self):
-        """Every item queued now, oldest first, as a list."""
-        out = []
-        ring = self._ring
-        while ring.length():
-            out.append(ring.pop())
-        return out
+    @micropython.native
+    def _pop(self):
+        # try_recv(): the oldest item; ChannelEmpty when empty and open, ChannelClosed
+        # when empty and every sender is closed.
+        r = self._received
+        if r != self._sent:
+            buf = self._buf
+            i = r & self._mask
+            item = buf[i]
+            buf[i] = None
+            self._received = (r + 1) & _CMASK
+            return item
+        if self._senders:
+            raise ChannelEmpty("channel empty")
+        if r != self._sent:  # the last sender sent, then closed, after the first look
+            return self._pop()
+        raise ChannelClosed("channel closed and drained")
 
     def __iter__(self):
         # Yields what is queued now and stops; never blocks.
-        ring = self._ring
-        while ring.length():
-            yield ring.pop()
+        while self._received != self._sent:
+            yield self._pop()
+
+    def drain(self):
+        """Every item queued now, oldest first, as a list."""
+        return list(self)
 
     def close(self):
         """Refuse further sends (they raise ChannelClosed); queued items stay readable."""
-        ring = self._ring
-        ring._rx_closed = True
-        ring._limit = 0
+        lock = self._lock
+        lock.acquire()
+        self._closed = True
+        self._relimit()
+        lock.release()
 
     def is_closed(self):
-        ring = self._ring
-        return ring._rx_closed or not ring._senders
+        return self._closed or not self._senders
+
+    __len__ = _len
+    is_empty = _is_empty
+    is_full = _is_full
+    stats = _stats
 
 
 def channel(capacity):
     """A bounded channel: returns (Sender, Receiver). capacity is 1..65536."""
-    check_int(capacity, "capacity", 1, MAX_CAPACITY)
-    ring = _Ring(capacity)
-    return Sender(ring), Receiver(ring)
+    check_int(capacity, "capacity", 1, _MAX_CAPACITY)
+    rx = Receiver(capacity)
+    tx = Sender(rx)
+    rx._senders.append(tx)
+    return tx, rx
 
 
 def default_channel():
     """A channel of the default capacity (32)."""
-    return channel(DEFAULT_CAPACITY)
+    return channel(32)
 
 
-# -- one-shot channels -----------------------------------------------------------
-
+# -- one-shot channels -------------------------------------------------------------------
+# The OneShotReceiver holds the state; the sender drops its reference once used.
 _EMPTY = const(0)
 _READY = const(1)
 _TAKEN = const(2)
-_ABANDONED = const(3)
-
-# The shared state of a one-shot channel is a 2-list [state, value] (no class for it).
+_ABANDONED = const(3)  # the sender closed without sending, or the receiver closed first
 
 
 class OneShotSender:
     """Sends exactly one value. A second send raises ChannelClosed."""
 
-    def __init__(self, state):
-        self._state = state
-        self._used = False
+    _rx = None  # type: OneShotReceiver | None  # the receiver (set by oneshot()) until used
 
     def send(self, value):
-        if self._used:
+        rx = self._rx
+        if rx is None:
             raise ChannelClosed("oneshot already sent or closed")
-        st = self._state
-        self._used = True
-        if st[0] == _ABANDONED:
+        self._rx = None
+        if rx._state == _ABANDONED:  # the receiver closed
             raise ChannelClosed("oneshot receiver closed")
-        st[1] = value
-        st[0] = _READY
+        rx._value = value
+        rx._state = _READY
 
     def close(self):
         """Give up without sending: the receiver then gets ChannelClosed."""
-        if not self._used:
-            self._used = True
-            if self._state[0] == _EMPTY:
-                self._state[0] = _ABANDONED
+        rx = self._rx
+        if rx is not None:
+            self._rx = None
+            rx.close()
 
     def is_closed(self):
-        return self._used
+        return self._rx is None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
+    __enter__ = _enter
+    __exit__ = _exit
 
 
 class OneShotReceiver:
     """Receives the one value: ChannelEmpty until sent, ChannelClosed once taken."""
 
-    def __init__(self, state):
-        self._state = state
+    _state = _EMPTY
+    _value = None
 
     def try_recv(self):
-        st = self._state
-        s = st[0]
+        s = self._state
         if s == _READY:
-            value = st[1]
-            st[1] = None
-            st[0] = _TAKEN
+            value = self._value
+            self._value = None
+            self._state = _TAKEN
             return value
         if s == _EMPTY:
             raise ChannelEmpty("oneshot: nothing sent yet")
         raise ChannelClosed("oneshot: value taken" if s == _TAKEN else "oneshot: sender closed")
 
     def is_ready(self):
-        return self._state[0] == _READY
+        return self._state == _READY
 
     def close(self):
-        st = self._state
-        if st[0] == _EMPTY:
-            st[0] = _ABANDONED
+        if self._state == _EMPTY:
+            self._state = _ABANDONED
 
 
 def oneshot():
     """A one-shot channel: returns (OneShotSender, OneShotReceiver)."""
-    state = [_EMPTY, None]
-    return OneShotSender(state), OneShotReceiver(state)
+    rx = OneShotReceiver()
+    tx = OneShotSender()
+    tx._rx = rx
+    return tx, rx
