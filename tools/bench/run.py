@@ -6,7 +6,7 @@
 #   (tools/bench/footprint.py); short names (channels, bus, router, isr, objects) work too.
 #   No section: all of them. `--lib DIR`: measure the helix_ipc package under DIR
 #   instead of lib/ (e.g. an older tree, to compare). `--repeats N`: best of N repeats
-#   per row instead of 7 (steadier ratios when other work shares the machine).
+#   per row instead of 15 (at least 7).
 #
 # Every MicroPython row runs in two modes of the unix port: "unix" (as it is) and
 # "board" (sys.exc_info hidden before helix_ipc is imported, as on rp2/esp32: the
@@ -77,6 +77,7 @@ def log(msg):
 
 LIB = ROOT / "lib"
 REPEATS = []  # ["--repeats", "N"] when asked for
+DEFAULT_REPEATS = 15  # timing.REPEATS
 
 
 def run_suite(mode, cmd, sections):
@@ -207,7 +208,8 @@ def short(kind, r):
         return "%.1f KB" % (r["size_bytes"] / KB) if r.get("size_bytes") is not None else "no size"
     if r.get("ratio") is None:
         return "no count"
-    return "%.2fx%s" % (r["ratio"], "" if r.get("atomic") is True else ", not atomic")
+    atomic = {True: "", False: ", not atomic", None: ", atomicity not exercised"}[r.get("atomic")]
+    return "%.2fx%s" % (r["ratio"], atomic)
 
 
 NOTES = []  # long details, printed under the table as [n]
@@ -361,7 +363,7 @@ def main(argv):
                                  "mode": mode, "skipped": "no .mpy build of the library"})
 
     print("helix_ipc bench: ns/op, ratio to the row's reference (timed in alternation, best of %s x 20000), "
-          % (REPEATS[1] if REPEATS else 7) +
+          % (REPEATS[1] if REPEATS else DEFAULT_REPEATS) +
           "B/op from micropython.mem_total() deltas. unix = the unix port as it is; board = the unix port "
           "with sys.exc_info hidden (as rp2/esp32). Sizes: 64-bit heap; import rows add the x64 native code "
           "the unix port keeps outside the GC heap (a board allocates it on the heap).")

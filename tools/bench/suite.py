@@ -6,7 +6,7 @@
 # stand-in of host_tests/support.py, installed before helix_ipc is imported); the MODE
 # line then says whether every loaded library module really saw no exc_info.
 # --lib DIR: where helix_ipc is (default lib/ of this repository).
-# --repeats N: best of N (>= 7, the default) repeats per row.
+# --repeats N: best of N repeats per row (at least 7; default timing.REPEATS, 15).
 #
 # Rows of a group are timed in alternation with the floor (or reference row) they are
 # compared with, in the same process, with the same loop shape: callees hoisted into
