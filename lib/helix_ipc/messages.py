@@ -7,6 +7,7 @@
 # Request ids come from one counter guarded by a lock, so threads may build requests.
 
 from ._compat import const, new_lock
+from .errors import check_int
 
 _ID_MASK = const((1 << 29) - 1)  # request ids wrap here: they stay small ints on 32-bit boards
 
@@ -25,24 +26,21 @@ class MessagePriority:
 
 def check_priority(priority):
     """`priority` if it is a MessagePriority value; TypeError/ValueError otherwise."""
-    if priority.__class__ is not int:
-        raise TypeError("priority must be a MessagePriority (int), got %s" % type(priority).__name__)
-    if priority < 0 or priority > 3:
-        raise ValueError("priority must be a MessagePriority (0..3), got %d" % priority)
-    return priority
+    return check_int(priority, "priority", 0, 3)
 
 
 def check_module_id(module_id, what="module_id"):
-    if module_id.__class__ is not int:
-        raise TypeError("%s must be an int, got %s" % (what, type(module_id).__name__))
-    if module_id < 0:
-        raise ValueError("%s must be >= 0, got %d" % (what, module_id))
-    return module_id
+    return check_int(module_id, what, 0)
+
+
+def type_error(what, expected, value):
+    """TypeError("<what> must be <expected>, got <type of value>")."""
+    return TypeError("%s must be %s, got %s" % (what, expected, type(value).__name__))
 
 
 def check_name(name, what="name"):
     if not isinstance(name, str):
-        raise TypeError("%s must be a str, got %s" % (what, type(name).__name__))
+        raise type_error(what, "a str", name)
     if not name:
         raise ValueError("%s must not be empty" % what)
     return name
@@ -102,7 +100,7 @@ _id_lock = new_lock()  # None on builds without threads
 
 def _bytes_like(what, value):
     if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise TypeError("%s must be bytes-like, got %s" % (what, type(value).__name__))
+        raise type_error(what, "bytes-like", value)
     return value
 
 
@@ -122,8 +120,7 @@ class Request:
             elif sender.__class__ is int:
                 sender = Id(sender)
             else:
-                raise TypeError("sender must be a ModuleAddress (or an int id / str name), got %s"
-                                % type(sender).__name__)
+                raise type_error("sender", "a ModuleAddress, int or str", sender)
         self.sender = sender
         self.request_type = check_name(request_type, "request_type")
         self.payload = _bytes_like("payload", payload)
@@ -202,7 +199,7 @@ class Success(Response):
 
 def _text(what, text):
     if not isinstance(text, str):
-        raise TypeError("%s must be a str, got %s" % (what, type(text).__name__))
+        raise type_error(what, "a str", text)
     return text
 
 

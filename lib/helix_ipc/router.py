@@ -39,7 +39,7 @@
 import sys
 
 from ._compat import const, micropython, new_lock
-from .errors import AlreadyRegistered, ChannelFull, ModuleNotFound
+from .errors import AlreadyRegistered, ChannelFull, ModuleNotFound, check_int
 from .messages import (
     Error,
     Id,
@@ -52,6 +52,7 @@ from .messages import (
     check_module_id,
     check_name,
     check_priority,
+    type_error,
 )
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
@@ -68,14 +69,6 @@ _Id = Id
 _Name = Name
 _Request = Request
 _RESPONSES = {Response: 0, Success: 0, Rejected: 0, Error: 0}  # exact classes; subclasses: isinstance
-
-
-def _capacity(capacity, what):
-    if capacity.__class__ is not int:
-        raise TypeError("%s must be an int, got %s" % (what, type(capacity).__name__))
-    if capacity < 1 or capacity > _MAX_CAPACITY:
-        raise ValueError("%s must be 1..%d, got %d" % (what, _MAX_CAPACITY, capacity))
-    return capacity
 
 
 def _table(src, room):
@@ -161,7 +154,7 @@ class MessageRouter:
     """
 
     def __init__(self, mailbox_capacity=64):
-        self._capacity = _capacity(mailbox_capacity, "mailbox_capacity")
+        self._capacity = check_int(mailbox_capacity, "mailbox_capacity", 1, _MAX_CAPACITY)
         self._lock = new_lock() or _NO_LOCK
         self._ids = {}  # type: dict[int, _Module]
         self._names = {}  # type: dict[str, _Module]
@@ -183,10 +176,10 @@ class MessageRouter:
         check_module_id(module_id)
         check_name(name)
         if not callable(handler):
-            raise TypeError("handler must be callable, got %s" % type(handler).__name__)
+            raise type_error("handler", "callable", handler)
         if mailbox_capacity is None:
             mailbox_capacity = self._capacity
-        m = _Module(module_id, name, handler, _capacity(mailbox_capacity, "mailbox_capacity"))
+        m = _Module(module_id, name, handler, check_int(mailbox_capacity, "mailbox_capacity", 1, _MAX_CAPACITY))
         lock = self._lock
         lock.acquire()
         try:
@@ -297,8 +290,7 @@ class MessageRouter:
         elif c is ModuleAddress:
             raise ValueError("%s: ModuleAddress.BROADCAST is not one module; use broadcast(request)" % what)
         else:
-            raise TypeError("%s: %s must be a module id (int), a name (str) or a ModuleAddress, got %s"
-                            % (what, arg, c.__name__))
+            raise type_error(what + ": " + arg, "an int, a str or a ModuleAddress", to)
         raise ModuleNotFound("%s: no module registered under %s" % (what, to))
 
     # -- request/response ---------------------------------------------------------
@@ -336,7 +328,7 @@ class MessageRouter:
         if m is None:
             self._missing(to, "send")
         if not isinstance(request, Request):
-            raise TypeError("send: request must be a Request, got %s" % type(request).__name__)
+            raise type_error("request", "a Request", request)
         return self._deliver(m, request)
 
     @micropython.native
@@ -384,7 +376,7 @@ class MessageRouter:
         module id order; returns [(module_id, Response)]. Modules registered while the
         broadcast runs are not included; modules unregistered meanwhile are skipped."""
         if not isinstance(request, Request):
-            raise TypeError("broadcast: request must be a Request, got %s" % type(request).__name__)
+            raise type_error("request", "a Request", request)
         sender = self._find(request.sender)
         out = []
         for module_id in sorted(self._ids):
@@ -405,10 +397,12 @@ class MessageRouter:
         if m is None:
             self._missing(to, "queue")
         if request.__class__ is not _Request and not _isinstance(request, _Request):
-            raise TypeError("queue: request must be a Request, got %s" % type(request).__name__)
+            raise type_error("request", "a Request", request)
         if callback is not None and not callable(callback):
-            raise TypeError("queue: callback must be callable or None, got %s" % type(callback).__name__)
-        p = check_priority(request.priority)
+            raise type_error("callback", "callable or None", callback)
+        p = request.priority
+        if p.__class__ is not _int or p < 0 or p > 3:
+            check_priority(p)  # raises
         lock = self._lock
         lock.acquire()
         try:
@@ -448,10 +442,8 @@ class MessageRouter:
         m = self._find(module_id)
         if m is None:
             self._missing(module_id, "process_mailbox", "module_id")
-        if max_count.__class__ is not _int:
-            raise TypeError("max_count must be an int, got %s" % type(max_count).__name__)
-        if max_count < 0:
-            raise ValueError("max_count must be >= 0, got %d" % max_count)
+        if max_count.__class__ is not _int or max_count < 0:
+            check_int(max_count, "max_count", 0)  # raises (a bytecode call: off the hot path)
         lock = self._lock
         done = 0
         while done < max_count:
