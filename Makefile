@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test demo bench check clean deploy repl vboard
+.PHONY: all venv test demo bench check clean deploy repl vboard stress
 
 all: test
 
@@ -42,6 +42,14 @@ SECTIONS ?=
 
 bench: venv
 	$(BIN)/python tools/bench/run.py $(SECTIONS)
+
+# The stress and fault suite (issue 11) at full scale on CPython, the unix port and its
+# board mode: minutes; prints the figures and fails on any lost item or wrong counter.
+# `make stress STRESS_SCALE=0.1` is quicker; `make test` runs it at a small scale.
+STRESS_SCALE ?= 1
+
+stress: venv
+	$(BIN)/python tools/stress/run.py --scale $(STRESS_SCALE)
 
 # Boards: `make deploy BOARD=rp2040|esp32|unix PORT=/dev/ttyACM0` compiles lib/helix_ipc
 # to .mpy for the board and copies what changed with mpremote, then resets the board;
