@@ -15,6 +15,7 @@
 # row, every mode, goal, verdict) and a closing count of met/missed goals, and writes
 # everything to build/bench/results.json.
 import json
+import os
 import subprocess
 import sys
 import time
@@ -84,9 +85,11 @@ def run_suite(mode, cmd, sections):
     args = (cmd + [str(HERE / "suite.py"), "--lib", str(LIB)] + REPEATS
             + (["--board"] if mode == "board" else []) + sections)
     t0 = time.time()
+    load0 = os.getloadavg()[0]
     proc = subprocess.run(args, cwd=str(ROOT), capture_output=True, text=True, timeout=900)
+    load1 = os.getloadavg()[0]
     log("  %s suite: %.0f s" % (mode, time.time() - t0))
-    rows, info = [], {"mode": mode}
+    rows, info = [], {"mode": mode, "load_average": [round(load0, 2), round(load1, 2)]}
     for line in proc.stdout.splitlines():
         if line.startswith("ROW "):
             r = json.loads(line[4:])
@@ -379,6 +382,12 @@ def main(argv):
         print("  missed: %s: %s" % (name, verdict))
     for mode, why in invalid.items():
         print("  %s results not usable: %s" % (mode, why))
+    busy = {m: i["load_average"] for m, i in modes.items() if max(i.get("load_average", [0])) > 1.5}
+    if busy:
+        print("  WARNING: other work shared this 2-core machine (1-min load average before/after: %s). A timed "
+              "loop longer than a scheduler slice is interrupted more often than a shorter floor, so ratios "
+              "read high: rerun on an idle machine before trusting a narrow miss." % ", ".join(
+                  "%s %.1f/%.1f" % (m, a, b) for m, (a, b) in busy.items()))
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({
