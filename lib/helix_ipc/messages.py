@@ -65,7 +65,7 @@ class ModuleAddress:
         return other.__class__ is self.__class__ and other.value == self.value
 
     def __hash__(self):
-        return hash(self.value) ^ 0x5A5A5A5
+        return hash(self.value) ^ id(self.__class__)
 
     def __repr__(self):
         if self.value is None:
@@ -171,11 +171,9 @@ class Response:
     Error: "type[Error]"
     NOT_SUPPORTED: "Response"
 
-    def __eq__(self, other):
-        return other.__class__ is self.__class__ and other.value == self.value
-
-    def __hash__(self):
-        return hash(self.value) ^ id(self.__class__)
+    # equal by class and value, as addresses are
+    __eq__ = ModuleAddress.__eq__
+    __hash__ = ModuleAddress.__hash__
 
     def __repr__(self):
         if self.__class__ is Response:

@@ -277,21 +277,17 @@ class MessageRouter:
         # type: (Any, str, str) -> NoReturn
         # Raise the error for a `to` that _find did not resolve.
         c = to.__class__
-        if c is Id or c is Name:
-            to = repr(to)
-        elif c is int:
-            if to < 0:
-                raise ValueError("%s: %s must be >= 0, got %d" % (what, arg, to))
-            to = "id %d" % to
+        if c is int:
+            to = "id %d" % check_int(to, arg, 0)
         elif c is str:
-            if not to:
-                raise ValueError("%s: a module name must not be empty" % what)
-            to = "name %r" % to
+            to = repr(check_name(to, arg))
         elif c is ModuleAddress:
-            raise ValueError("%s: ModuleAddress.BROADCAST is not one module; use broadcast(request)" % what)
+            raise ValueError("%s: ModuleAddress.BROADCAST is no module; use broadcast()" % what)
+        elif c is Id or c is Name:
+            to = repr(to)
         else:
             raise type_error(what + ": " + arg, "an int, a str or a ModuleAddress", to)
-        raise ModuleNotFound("%s: no module registered under %s" % (what, to))
+        raise ModuleNotFound("%s: no module %s" % (what, to))
 
     # -- request/response ---------------------------------------------------------
 
