@@ -1,9 +1,9 @@
 # tools/bench/run.py: `make bench`. Host-side (CPython) only.
 #
 #   python tools/bench/run.py [section ...]
-#   sections: bench_channels bench_bus bench_router bench_isr bench_objects (timed rows
-#   and object sizes, tools/bench/suite.py), fit (tools/bench/fit.py), footprint
-#   (tools/bench/footprint.py); short names (channels, bus, router, isr, objects) work too.
+#   sections: bench_channels bench_bus bench_router bench_isr bench_objects bench_asyncio
+#   (timed rows and object sizes, tools/bench/suite.py), fit (tools/bench/fit.py),
+#   footprint (tools/bench/footprint.py); short names (channels, bus, ..., asyncio) work too.
 #   No section: all of them. `--lib DIR`: measure the helix_ipc package under DIR
 #   instead of lib/ (e.g. an older tree, to compare). `--repeats N`: best of N repeats
 #   per row instead of 15 (at least 7).
@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 BIN = Path(sys.executable).parent
 MICROPYTHON = str(BIN / "micropython")
-SUITE_SECTIONS = ("bench_channels", "bench_bus", "bench_router", "bench_isr", "bench_objects")
+SUITE_SECTIONS = ("bench_channels", "bench_bus", "bench_router", "bench_isr", "bench_objects", "bench_asyncio")
 OTHER_SECTIONS = ("fit", "footprint")
 MODES = (
     ("cpython", [sys.executable]),
@@ -49,6 +49,7 @@ GOALS = {
     "publish_from_isr": ("mp", [("max", 2.0, "<= 2x slot floor"), _ZERO]),
     "IRQ post + poll() after each post": ("mp", [("max", 2.0, "<= 2x build+publish")]),
     "IRQ post + scheduled drain": ("mp", [("max", 2.0, "<= 2x build+publish")]),
+    "IRQ post -> awaiting task resumes (median)": ("mp", [("max", 3.0, "median <= 3x build+publish (p99 in JSON)")]),
     "EventBus()": ("mp", [("size", 2 * KB, "<= 2 KB heap")]),
     "MessageRouter()": ("mp", [("size", 1 * KB, "<= 1 KB heap")]),
     "ModuleHost(bus, router)": ("mp", [("size", 1 * KB, "<= 1 KB heap")]),

@@ -449,7 +449,93 @@ def bench_objects():
                                    "note": "gc.mem_alloc delta of a second instance, 64-bit"}))
 
 
-SECTIONS = [bench_channels, bench_bus, bench_router, bench_isr, bench_objects]
+# -- asyncio: IRQ post -> an awaiting task resumes ----------------------------------------
+
+_ASYNC_ROW = "IRQ post -> awaiting task resumes (median)"
+
+
+def _now_us():
+    import time
+
+    if hasattr(time, "ticks_us"):
+        return time.ticks_us()
+    return time.perf_counter_ns() // 1000
+
+
+def stream_latencies(bus, stream, kind, count, poll):
+    """Latency in us from publish_from_isr to the resumption of a task awaiting
+    stream.next(), `count` times. A producer task lets the consumer block in next() first
+    (sleep(0)), stamps the time, posts, and (where there is no scheduler: poll) drains."""
+    import asyncio
+
+    lat = []
+    stamp = [0]
+    got = asyncio.Event()
+
+    async def consumer():
+        for _ in range(count):
+            await stream.next()
+            lat.append(_now_us() - stamp[0])
+            got.set()
+
+    async def producer():
+        post = bus.publish_from_isr
+        for i in range(count):
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            stamp[0] = _now_us()
+            post(kind, i, 0)
+            if poll:
+                bus.poll()
+            await got.wait()
+            got.clear()
+
+    async def main():
+        task = asyncio.create_task(consumer())
+        await producer()
+        await task
+
+    asyncio.run(main())
+    return lat
+
+
+def bench_asyncio():
+    try:
+        import asyncio  # noqa: F401
+    except ImportError:
+        skip_row(_ASYNC_ROW, "no asyncio in this interpreter", "asyncio")
+        return
+    from helix_ipc import Event, EventBus, EventSubscription, EventTopic
+
+    bus = EventBus()
+    if not hasattr(bus, "stream"):
+        skip_row(_ASYNC_ROW, "bus.stream() is not in the library yet (the asyncio layer)", "asyncio")
+        return
+    kind = Event.Interrupt
+    base_bus = EventBus()  # the base: build and publish to one plain subscriber, as in bench_isr
+    base_bus.subscribe(EventSubscription("bench", [EventTopic.INTERRUPT], _null_handler))
+
+    def publish_loop(n):
+        publish = base_bus.publish
+        for i in range(n):
+            publish(kind(i, 0))
+
+    base_ns = best_ns_per_op([publish_loop])[0]
+    stream = bus.stream([EventTopic.INTERRUPT], capacity=16)
+    lat = sorted(stream_latencies(bus, stream, kind, 2000, poll=not MICROPYTHON))
+    median_ns = lat[len(lat) // 2] * 1000
+    p99_ns = lat[len(lat) * 99 // 100] * 1000
+    print("ROW " + json.dumps({"name": "build event + publish (asyncio base)", "group": "asyncio",
+                               "ns_per_op": base_ns, "ref": None, "note": ""}))
+    print("ROW " + json.dumps({
+        "name": _ASYNC_ROW, "group": "asyncio", "ns_per_op": median_ns, "ref": "build event + publish (asyncio base)",
+        "ratio": median_ns / base_ns, "p99_ns": p99_ns,
+        "note": "2000 posts; median %.0f us, p99 %.0f us%s" % (
+            median_ns / 1000, p99_ns / 1000, "" if MICROPYTHON else "; poll() after each post (no scheduler)")}))
+    stream.close()
+
+
+SECTIONS = [bench_channels, bench_bus, bench_router, bench_isr, bench_objects, bench_asyncio]
 
 
 def main():
