@@ -12,6 +12,27 @@
 # Backend: machine.Timer with the board profile's timer id and mode (rp2: virtual timer
 # -1, hard; esp32: timer 0, soft), else a thread (_thread), else start() raises
 # NotImplementedError. Importing this module needs neither.
+#
+# When ticks arrive without anyone polling:
+# - machine.Timer (boards, and the unix port with tools/hostmachine): each tick is posted
+#   to the bus's IRQ ring and delivered by the drain the bus schedules with
+#   micropython.schedule, which a board runs between bytecodes and while it sleeps. The
+#   unix port runs scheduled callbacks only while its main thread executes Python code,
+#   NOT inside time.sleep(): there a main loop must sleep in short steps
+#   (time.sleep_ms(10)) or call bus.poll(), or the ring (isr_capacity ticks) overflows.
+# - The host thread (CPython, the unix port without a machine.Timer), deliver=True (the
+#   default): the tick thread builds each Event.Tick and calls bus.publish itself, so
+#   ticks arrive during time.sleep() and nothing has to poll. Handlers then run in the
+#   tick thread, and it is a publisher of that bus: the bus takes one publishing thread
+#   at a time, so do not publish on it (or poll() it) from another thread while the
+#   source runs. deliver=False posts through the IRQ ring instead, as the timer does:
+#   then bus.poll() (CPython, which has no scheduler) or the scheduled drain delivers.
+# - Periods the host thread could not keep (a handler slower than the period) are
+#   skipped, not delivered in a burst: they count as lost and leave a gap in tick_number.
+# Failures that cannot raise: ticks lost (the IRQ ring full, or periods skipped) count in
+# stats().lost; a publish that raised in the tick thread counts in stats().errors; each is
+# passed to `error_hook(where, error)` (None: one line on stderr) from task context: lost
+# ticks when the next tick is delivered or at stop(). A hard IRQ never calls the hook.
 
 from ._compat import const, ticks_us, ticks_diff, ticks_add, machine_module
 from .errors import check_int
@@ -22,7 +43,7 @@ if False:  # names for the type comments only: mypy reads this, MicroPython comp
 _CMASK = const((1 << 29) - 1)
 _AUTO = object()
 
-_STAT_FIELDS = ("hz", "running", "backend", "fired", "delivered", "lost", "gaps")
+_STAT_FIELDS = ("hz", "running", "backend", "fired", "delivered", "lost", "gaps", "errors")
 
 
 class _Run:
@@ -51,6 +72,8 @@ class _Run:
         src._delivered += 1
         if dn > 1:
             src._gaps += dn - 1
+        if src._lost != src._told:
+            src._tell_lost()
         return self._tick(self._elapsed_us * 1000, self._number)
 
 
@@ -65,11 +88,18 @@ class TickSource:
     tick_hz) on `bus` (default: the global bus), through the bus's IRQ path.
 
     start(), stop() (restartable: each start() begins a new run with timestamp 0 and
-    tick_number counting from 1), stats(). `machine`, `thread`, `clock`, `profile` and
+    tick_number counting from 1), stats(). `deliver` (host thread only): True (default)
+    publishes each tick from the tick thread, False posts it through the IRQ ring (see
+    the module header). `error_hook(where, error)`: lost ticks and failed publishes
+    (None: one line on stderr). `machine`, `thread`, `clock`, `profile` and
     `tick_class` are injection points for tests and virtual boards."""
 
     def __init__(self, hz=None, bus=None, machine=_AUTO, thread=_AUTO, clock=None, profile=None,
-                 tick_class=None):
+                 tick_class=None, deliver=True):
+        if bus is not None and not callable(getattr(bus, "publish_from_isr", None)):
+            raise TypeError("bus must be an EventBus (with publish_from_isr), got %s" % type(bus).__name__)
+        if not isinstance(deliver, bool):
+            raise TypeError("deliver must be a bool, got %s" % type(deliver).__name__)
         from .board import profile as _profile, validate  # with the first TickSource
 
         p = _profile() if profile is None else validate(profile)
@@ -83,6 +113,8 @@ class TickSource:
         self._thread = thread
         self._clock = ticks_us if clock is None else clock
         self._tick_class = tick_class
+        self._deliver = deliver
+        self.error_hook = None  # type: Callable[[str, Any], Any] | None
         self._running = False
         self._backend = None
         self._timer = None
@@ -97,6 +129,10 @@ class TickSource:
         # drain-side counters
         self._delivered = 0
         self._gaps = 0
+        self._told = 0  # the value of _lost last passed to the error hook
+        self._errors = 0  # publishes that raised in the tick thread
+        self._thread_id = None  # type: int | None
+        self._tmod = None  # type: Any  # the _thread module the host thread was started with
         self._irq_cb = self._irq  # made once: taking a bound method in an IRQ allocates
 
     # -- IRQ side -------------------------------------------------------------------
@@ -155,12 +191,15 @@ class TickSource:
         self._gen += 1
         self._thread_gen = self._gen
         self._backend = "thread"
+        self._tmod = thread
         thread.start_new_thread(self._thread_main, (self._gen,))
 
     def _thread_main(self, gen):
-        # The host timer: calls the IRQ callback every period, never in bursts.
+        # The host timer: one tick per period, never in bursts: periods it could not keep
+        # (a slow handler, a busy host) are skipped and counted as lost.
         import time
 
+        self._thread_id = self._tmod.get_ident()
         sleep_us = getattr(time, "sleep_us", None)
         period = 1000000 // self.hz
         due = ticks_add(ticks_us(), period)
@@ -173,12 +212,53 @@ class TickSource:
                     time.sleep(wait / 1000000)
             if self._gen != gen:
                 break
-            self._irq(None)
+            if self._deliver:
+                self._publish_tick()
+            else:
+                self._irq(None)
             due = ticks_add(due, period)
-            if ticks_diff(due, ticks_us()) < 0:
-                due = ticks_us()
+            late = ticks_diff(ticks_us(), due)
+            if late >= 0:  # whole periods missed: skipped, a gap in tick_number
+                skip = late // period + 1
+                self._n = (self._n + skip) & _CMASK
+                self._lost = (self._lost + skip) & _CMASK
+                due = ticks_add(due, skip * period)
         if self._thread_gen == gen:
             self._thread_gen = -1
+
+    def _publish_tick(self):
+        # deliver=True: this thread publishes the tick (task context for the bus).
+        n = (self._n + 1) & _CMASK
+        self._n = n
+        make = self._make  # set by start() before this thread runs
+        bus = self._bus  # type: Any
+        try:
+            bus.publish(make(self._clock(), n))  # type: ignore[misc]
+        except Exception as e:  # the bus raised (NestingTooDeep, a bad tick_class...)
+            self._errors = (self._errors + 1) & _CMASK
+            self._hook("TickSource publish", e)
+
+    def _tell_lost(self):
+        # Task context: pass the ticks lost since the last report to the hook.
+        lost = (self._lost - self._told) & _CMASK
+        self._told = self._lost
+        from .errors import ChannelFull
+
+        why = "periods the tick thread missed" if self._backend == "thread" and self._deliver else (
+            "the bus's IRQ ring was full")
+        self._hook("TickSource %d Hz" % self.hz, ChannelFull("%d tick(s) lost: %s" % (lost, why)))
+
+    def _hook(self, where, error):
+        hook = self.error_hook
+        if hook is not None:
+            try:
+                hook(where, error)
+                return
+            except Exception as e:  # a hook that raises is printed too
+                where, error = "TickSource error_hook", e
+        from .bus import print_error
+
+        print_error(where, error)
 
     def stop(self):
         """Stop ticking (does nothing when stopped). Ticks already posted are still
@@ -192,17 +272,22 @@ class TickSource:
         else:
             gen = self._gen
             self._gen += 1
-            _wait_until_not(self, gen)
+            if self._tmod.get_ident() != self._thread_id:  # not from a handler in the tick thread
+                _wait_until_not(self, gen)
+        if self._lost != self._told:
+            self._tell_lost()
 
     def stats(self):
         """hz, running, backend, fired (hardware ticks), delivered (Tick events built),
-        lost (ticks the IRQ ring refused), gaps (tick numbers skipped in delivered ticks)."""
+        lost (ticks the IRQ ring refused, or periods the host thread skipped), gaps (tick
+        numbers skipped in delivered ticks), errors (publishes that raised in the tick
+        thread)."""
         from ._record import Record
 
         return Record(
             _STAT_FIELDS,
             (self.hz, self._running, self._backend, self._fired_base + self._n,
-             self._delivered, self._lost, self._gaps),
+             self._delivered, self._lost, self._gaps, self._errors),
         )
 
     def __enter__(self):
