@@ -171,3 +171,11 @@ def test_oneshot_receiver_closed_refuses_send():
     tx, rx = oneshot()
     rx.close()
     raises(ChannelClosed, tx.send, 1)
+
+
+def test_stats_repr_names_every_field():
+    # issue 11 #10: stats records printed as a bare Record(...)
+    tx, rx = channel(2)
+    tx.send(1)
+    assert repr(rx.stats()) == "Record(sent=1, received=0, queue_length=1, capacity=2, dropped=0)"
+    assert str(tx.stats()) == repr(tx.stats())
