@@ -381,10 +381,10 @@ def test_bad_input_is_refused_at_the_call():
     raises(TypeError, bus.unsubscribe, "1")
     raises(TypeError, bus.unsubscribe, None)
     bus.subscribe(sub)
-    for bad in ("tick", None, 5, EventTopic.TICK, object()):
-        e = raises(TypeError, bus.publish, bad)
+    for bad in ("tick", None, 5, EventTopic.TICK, object(), Event.Tick, Event.Custom, Event):
+        e = raises(TypeError, bus.publish, bad)  # a class is not an event either
         assert "event" in str(e)
-    assert bus.events_dispatched == 0
+    assert bus.events_dispatched == 0 and bus.events_dropped == 0
     assert bus.publish(Event.Tick(0, 0)).handled == 1  # still usable
 
 

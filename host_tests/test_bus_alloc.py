@@ -144,3 +144,145 @@ class _BigFrameBus:
         a = b = c = d = f = g = h = i = j = k = 0
         _probe_handler(event)
         return a + b + c + d + f + g + h + i + j + k
+
+
+# -- MemoryError atomicity and flat memory (MicroPython: a bounded heap) -----------------
+
+def _need_bounded_heap():
+    if not MICROPYTHON:
+        skip("MemoryError atomicity needs a heap that can be exhausted (MicroPython)")
+
+
+def _bus_state(bus, subs):
+    # what a failed call must not change: subscriptions, index entries (by identity), and
+    # which handlers a publish of every topic reaches
+    reach = []
+    for key in sorted(bus._index, key=repr):
+        reach.append((key, id(bus._index[key]), [x.name for x in bus._index[key][2]]))
+    return (bus.subscription_count(), [s.id for s in bus.subscriptions()], reach,
+            id(bus._alls), [s._bus is bus for s in subs])
+
+
+def _prepare_bus(n=20):
+    bus = EventBus()
+    subs = [EventSubscription("t%d" % i, [EventTopic.Custom("c%d" % i), EventTopic.TICK], _none)
+            for i in range(n)]
+    for s in subs:
+        bus.subscribe(s)
+    return bus
+
+
+def _subscribe_atomically(bus, sub):
+    # the sweep of bus_helpers.atomic_under_exhaustion over bus.subscribe(sub)
+    from bus_helpers import atomic_under_exhaustion
+
+    def state():
+        return (_bus_state(bus, []), sub._bus is None)
+
+    failures, sid = atomic_under_exhaustion(lambda: bus.subscribe(sub), state)
+    assert sid == sub.id and sub._bus is bus
+    return failures
+
+
+def test_subscribe_that_raises_memory_error_leaves_the_bus_as_it_was():
+    _need_bounded_heap()
+    for topics in ([EventTopic.Custom("new1"), EventTopic.Custom("new2"), EventTopic.TICK],  # new topics
+                   [EventTopic.TICK, EventTopic.Custom("c3")],  # existing topics only
+                   [EventTopic.ALL]):  # an ALL subscription rebuilds every topic's entry
+        bus = _prepare_bus()
+        sub = EventSubscription("late", topics, _ignored)
+        failures = _subscribe_atomically(bus, sub)
+        assert failures >= 3, failures  # the sweep met MemoryError at several points
+        r = bus.publish(Event.Tick(0, 0))
+        assert (r.handled, r.ignored) == (20, 1)  # the subscription works once it succeeded
+
+
+def test_subscribe_to_new_topics_that_raises_memory_error_while_the_index_grows():
+    # The index dict allocates a bigger table now and then as topics are added: with
+    # these sizes some subscribe in the sweep fails exactly there.
+    _need_bounded_heap()
+    for n in (0, 2, 5):
+        bus = _prepare_bus(n)
+        sub = EventSubscription("late", [EventTopic.Custom("new1"), EventTopic.Custom("new2")], _ignored)
+        assert _subscribe_atomically(bus, sub) >= 1
+        assert bus.publish(Event.Custom("new2")).ignored == 1
+
+
+def test_priority_change_and_pause_that_raise_memory_error_change_nothing():
+    from bus_helpers import atomic_under_exhaustion
+
+    _need_bounded_heap()
+    bus = _prepare_bus()
+    sub = bus.subscriptions()[3]
+    state = lambda: (_bus_state(bus, []), sub.priority, sub.is_active)  # noqa: E731
+    failures, _ = atomic_under_exhaustion(lambda: sub.with_priority(1), state)
+    assert failures >= 1 and sub.priority == 1
+    assert bus._index[EventTopic.TICK._key][2][0] is sub  # first now
+    failures, _ = atomic_under_exhaustion(sub.pause, state)
+    assert failures >= 1 and not sub.is_active
+
+
+def test_event_bus_that_raises_memory_error_changes_nothing():
+    import helix_ipc.bus as busmod
+    from bus_helpers import atomic_under_exhaustion
+
+    _need_bounded_heap()
+    EventBus()  # the board profile and every lazily loaded part exist now
+    glob = busmod.global_event_bus()
+
+    def state():
+        return (busmod._next_id[0], len(busmod._oks), busmod._global[0] is glob, glob.subscription_count())
+
+    failures, bus = atomic_under_exhaustion(EventBus, state)
+    assert failures >= 3 and isinstance(bus, EventBus)
+    bus.subscribe(EventSubscription("s", [EventTopic.TICK], _none))
+    assert bus.publish(Event.Tick(0, 0)).handled == 1
+
+
+def test_subscribe_unsubscribe_churn_keeps_memory_flat():
+    import gc
+
+    _need_bounded_heap()
+    bus = _prepare_bus()
+    all_sub = EventSubscription("all", [EventTopic.ALL], _none)
+    bus.subscribe(all_sub)
+
+    def churn(n):
+        for i in range(n):
+            s = EventSubscription("churn", [EventTopic.Custom("k%d" % (i % 7)), EventTopic.TICK], _none)
+            sid = bus.subscribe(s)
+            s.with_priority(i % 256)
+            s.pause()
+            s.resume()
+            bus.publish(Event.Tick(0, i))
+            assert bus.unsubscribe(sid)
+
+    churn(200)
+    gc.collect()
+    before = gc.mem_alloc()
+    churn(2000)
+    gc.collect()
+    after = gc.mem_alloc()
+    assert after - before <= 64, (before, after)
+    assert bus.subscription_count() == 21 and len(bus._index) == 21  # 20 custom + TICK
+
+
+def test_a_thousand_subscriptions_on_their_own_topics_grow_in_small_pieces():
+    # each subscribe builds the entries of its own topics only: no block as large as the
+    # registry (1000 topics would need ~16 KB for one table copy of pointers)
+    _need_bounded_heap()
+    import gc
+
+    bus = EventBus(isr_capacity=8)
+    biggest = [0]
+    for i in range(1000):
+        gc.collect()
+        a = gc.mem_alloc()
+        bus.subscribe(EventSubscription("s", [EventTopic.Custom("t%d" % i)], _none))
+        grown = gc.mem_alloc() - a
+        if grown > biggest[0]:
+            biggest[0] = grown
+    assert bus.publish(Event.Custom("t999")).handled == 1
+    assert bus.subscription_count() == 1000
+    # the index dict itself grows by doubling (its table is the only block that scales)
+    assert biggest[0] < 40 * 1024

@@ -124,6 +124,14 @@ def test_custom_topics_equal_by_name_and_key_a_dict():
     assert EventTopic.Custom("ALL") != EventTopic.ALL
 
 
+def test_custom_data_must_be_bytes_like():
+    for ok in (b"", b"x", bytearray(b"ab"), memoryview(b"cd")):
+        assert Event.Custom("c", ok).data is ok
+    for bad in (5, "text", None, [1], 1.5):
+        e = raises(TypeError, Event.Custom, "c", bad)
+        assert "data" in str(e)
+
+
 def test_custom_name_must_be_a_non_empty_str():
     for make in (EventTopic.Custom, Event.Custom):
         e = raises(TypeError, make, 5)

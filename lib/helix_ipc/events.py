@@ -234,13 +234,16 @@ class Interrupt(Event):
 
 
 class Custom(Event):
-    """A user-defined event `name` (a non-empty str) with optional `data`.
-    Its topic is EventTopic.Custom(name); `name` is fixed at construction."""
+    """A user-defined event `name` (a non-empty str) with optional `data`, bytes-like
+    (bytes, bytearray or memoryview; anything else raises TypeError). Its topic is
+    EventTopic.Custom(name); `name` is fixed at construction."""
 
     _fields = ("name", "data")
 
     def __init__(self, name, data=b""):
         _check_name(name, "custom event name")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data must be bytes-like, got %s" % type(data).__name__)
         self.name = name
         self.data = data
         self._topic_key = name
