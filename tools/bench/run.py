@@ -198,8 +198,10 @@ def judge(name, by_mode, invalid_modes):
             misses = [short(kind, r) for kind, bound, _ in goals if not meets(kind, bound, r)]
         per_mode.append((mode, misses))
     ok = all(not m for _, m in per_mode)
+    statuses = ("not usable", "no result", "skipped")
     verdict = ("met" if ok else "MISSED") + " (" + ", ".join(
-        "%s %s" % (mode, "met" if not m else "MISSED " + " ".join(dict.fromkeys(m))) for mode, m in per_mode) + ")"
+        "%s %s" % (mode, "met" if not m else m[0] if m[0] in statuses else "MISSED " + " ".join(dict.fromkeys(m)))
+        for mode, m in per_mode) + ")"
     return "; ".join(texts), verdict, ok
 
 
