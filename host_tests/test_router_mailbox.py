@@ -277,3 +277,48 @@ def test_empty_mailbox_before_first_queue():
     r, _ = recording_router()
     assert r.mailbox_size(1) == 0
     assert r.process_mailbox(1, 5) == 0
+
+
+def test_failing_callbacks_go_to_the_hook_with_the_exception():
+    r, handled = recording_router()
+    seen = []
+    r.error_hook = lambda where, error: seen.append((where, error))
+    boom = RuntimeError("callback broke")
+
+    def bad_cb(response):
+        raise boom
+
+    a = req("a")
+    r.queue(1, a, bad_cb)
+    assert r.process_mailbox(1, 5) == 1
+    assert r.callback_errors == 1
+    assert seen == [("callback of request %d to module 'rec' (id 1)" % a.id, boom)], seen
+    b = req("b")
+    r.queue(1, b, bad_cb)  # answered by unregister: counted and reported the same way
+    assert r.unregister(1)
+    assert r.callback_errors == 2
+    assert seen[1] == ("callback of request %d to module 'rec' (id 1)" % b.id, boom)
+
+
+def test_mailbox_notify_is_called_after_each_queue_outside_the_lock():
+    # The hook the asyncio layer wakes a waiting server with: called once per accepted
+    # queue(), after the request is in the mailbox, with the lock free (it may queue or
+    # process itself).
+    r, handled = recording_router()
+    r.queue(1, req("first"))  # makes the mailbox
+    mb = r._find(1).mailbox
+    calls = []
+
+    def notify():
+        calls.append(r.mailbox_size(1))
+        if len(calls) == 1:
+            r.process_mailbox(1, 1)  # re-enters the router: no deadlock
+
+    mb.notify = notify
+    r.queue(1, req("second"))
+    assert calls == [2]
+    assert handled == ["first"] and r.mailbox_size(1) == 1
+    r.queue(1, req("third"), lambda resp: None)
+    assert calls == [2, 2]
+    raises(ChannelFull, lambda: [r.queue(1, req("x")) for _ in range(100)])
+    assert len(calls) == 2 + 62  # refused queues do not notify

@@ -183,6 +183,8 @@ def test_threads_register_unregister_and_send():
 
         return body
 
+    started = [False]
+
     def reader():
         n = 0
         while not stop[0]:
@@ -193,6 +195,7 @@ def test_threads_register_unregister_and_send():
             except ModuleNotFound:
                 pass
             n += 1
+            started[0] = True
         return n
 
     import _thread
@@ -209,6 +212,10 @@ def test_threads_register_unregister_and_send():
         writer_done[0] = True
 
     _thread.start_new_thread(reader_body, ())
+    for _ in range(10000):  # the writers start once the reader runs
+        if started[0]:
+            break
+        time.sleep(0.001)
     _thread.start_new_thread(writer_body, ())
     assert churn(200)()  # a second writer, concurrently, on this thread
     for _ in range(10000):
@@ -224,3 +231,48 @@ def test_threads_register_unregister_and_send():
     assert done[0] is not None and done[0] > 0
     assert errors == []
     assert r.module_count() == 1
+
+
+def test_readers_never_miss_a_stable_module_while_the_tables_grow():
+    # A writer thread grows the registry through several table rebuilds and shrinks it
+    # again (in-place inserts and deletes in between) while this thread sends to modules
+    # that stay registered all along: every send must find its module (no GIL on the
+    # unix port: the reader runs truly alongside the writer).
+    need_threads()
+    import _thread
+    import time
+
+    r = MessageRouter()
+    for i in range(20):
+        r.register(i, "stable%d" % i, ok)
+    done = [False]
+    failure = []
+
+    def writer():
+        try:
+            for round_ in range(3):
+                for i in range(300):
+                    r.register(1000 + i, "grow%d" % i, ok)
+                for i in range(300):
+                    r.unregister(1000 + i)
+        except BaseException as e:  # noqa: B036 - handed to the main thread
+            failure.append(e)
+        done[0] = True
+
+    _thread.start_new_thread(writer, ())
+    req = Request(0, "x")
+    sends = 0
+    names = ["stable%d" % i for i in range(20)]
+    addresses = [ModuleAddress.Name(n) for n in names]
+    while not done[0]:
+        for i in range(20):
+            assert r.send(i, req) is Response.ok()
+            assert r.send(names[i], req) is Response.ok()
+            assert r.send(addresses[i], req) is Response.ok()
+            sends += 3
+    for _ in range(1000):
+        if done[0]:
+            break
+        time.sleep(0.001)
+    assert failure == [], failure
+    assert sends > 0 and r.module_count() == 20
