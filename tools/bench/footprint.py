@@ -89,6 +89,27 @@ def measure_heap(libdir, native, board, native_arm=None):
     return rows
 
 
+def breakdown(libdir, native):
+    """Where the import heap goes, module by module (unix mode): [{module, heap, native,
+    also_loaded, bytecode, functions, qstrs, new_qstr_bytes, constants}]."""
+    proc = subprocess.run([str(BIN / "micropython"), str(HERE / "footprint_device.py"), "breakdown", str(libdir)],
+                          capture_output=True, text=True, timeout=120)
+    rows = []
+    for ln in proc.stdout.splitlines():
+        if not ln.startswith("STEP "):
+            continue
+        parts = ln.split(" ", 3)
+        module, heap = parts[1], int(parts[2])
+        f = _file_of(module)
+        info = mpyinfo.sizes(Path(libdir) / "helix_ipc" / (f[:-3] + ".mpy"))
+        rows.append({"module": module, "heap": heap, "native": native.get(f, 0),
+                     "also_loaded": parts[3] if len(parts) > 3 else "", "bytecode": info["bytecode"],
+                     "functions": info["functions_bytecode"] + info["functions_native"],
+                     "qstrs": info["qstrs"], "new_qstr_bytes": info["new_qstr_bytes"],
+                     "constants": info["constants"]})
+    return rows
+
+
 def main(lib=LIB):
     libdir, heap_sizes, heap_native = compile_lib(HEAP_ARCH, lib)
     result = {"mpy": {}, "native": {HEAP_ARCH: heap_native}, "heap_arch": HEAP_ARCH,
@@ -99,6 +120,7 @@ def main(lib=LIB):
         result["native"][arch] = native
     result["heap"] = (measure_heap(libdir, heap_native, False, result["native"]["armv6m"])
                       + measure_heap(libdir, heap_native, True, result["native"]["armv6m"]))
+    result["breakdown"] = breakdown(libdir, heap_native)
     return result
 
 

@@ -56,7 +56,39 @@ def per_item(build, n):
     return (many - one) / (n - 1)
 
 
-if what == "use:all":
+_ORDER = ("helix_ipc", "helix_ipc._compat", "helix_ipc.errors", "helix_ipc._record", "helix_ipc.events",
+          "helix_ipc.board", "helix_ipc.isr", "helix_ipc.channels", "helix_ipc.messages", "helix_ipc.bus",
+          "helix_ipc.router", "helix_ipc.module", "helix_ipc.tick")
+
+
+def _loaded():
+    return set(m for m in sys.modules if m == "helix_ipc" or m.startswith("helix_ipc."))
+
+
+if what == "breakdown":
+    # Each module's own import heap: imported one after another (what it imports and is
+    # not loaded yet is charged to it and listed). "STEP <module> <bytes> <also,...>".
+    import os
+
+    names = list(_ORDER)
+    for f in sorted(os.listdir(sys.argv[2] + "/helix_ipc")):
+        m = "helix_ipc." + f.rsplit(".", 1)[0]
+        if f.endswith(".mpy") and m not in names and f != "__init__.mpy":
+            names.append(m)
+    total = 0
+    for m in names:
+        if m in sys.modules:
+            continue
+        before = _loaded()
+        try:
+            used, _ = measure(lambda m=m: __import__(m))
+        except ImportError as e:
+            print("STEP", m, "0", "import failed: %s" % e)
+            continue
+        total += used
+        print("STEP", m, used, ",".join(sorted(_loaded() - before - {m})))
+    used = total
+elif what == "use:all":
     # import:all plus what first use loads: one of each object (the bus pulls its
     # interrupt layer and the board profile, TickSource the profile).
     def load():

@@ -71,8 +71,9 @@ def _raw_code(r, sizes):
 
 
 def sizes(path):
-    """{"bytecode": B, "native": B, "functions_bytecode": n, "functions_native": n, ...}
-    for one .mpy file."""
+    """{"bytecode": B, "native": B, "functions_bytecode": n, "functions_native": n,
+    "qstrs": n, "new_qstr_bytes": B, "constants": n, ...} for one .mpy file
+    ("functions_bytecode" counts the module body and each class body too)."""
     with open(path, "rb") as f:
         data = f.read()
     r = _Reader(data)
@@ -87,10 +88,14 @@ def sizes(path):
     out.update({"functions_" + k: 0 for k in _KINDS})
     n_qstr = r.uint()
     n_obj = r.uint()
+    out["qstrs"] = n_qstr  # names the module uses (its qstr table)
+    out["new_qstr_bytes"] = 0  # bytes of those not built into the firmware
     for _ in range(n_qstr):
         n = r.uint()
         if not n & 1:
+            out["new_qstr_bytes"] += n >> 1
             r.skip((n >> 1) + 1)
+    out["constants"] = n_obj
     for _ in range(n_obj):
         _obj(r)
     _raw_code(r, out)

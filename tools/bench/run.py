@@ -377,6 +377,18 @@ def main(argv):
     if counters:
         print("B/op counted with " + "; ".join(counters))
     judged = print_table(rows, invalid)
+    if foot and foot.get("breakdown"):
+        print("\nWhere the import heap goes (unix port, 64-bit, from .mpy; modules imported one after "
+              "another, each charged what it loads that was not loaded yet):")
+        bl = [("module", "heap B", "+native B", "bytecode B", "functions", "names", "new name B", "also loaded")]
+        for b in foot["breakdown"]:
+            bl.append((b["module"], str(b["heap"]), str(b["native"]), str(b["bytecode"]), str(b["functions"]),
+                       str(b["qstrs"]), str(b["new_qstr_bytes"]), b["also_loaded"]))
+        w = [max(len(x) for x in col) for col in zip(*bl)]
+        for k, cells in enumerate(bl):
+            print("| " + " | ".join(c.ljust(x) for c, x in zip(cells, w)) + " |")
+            if k == 0:
+                print("|" + "|".join("-" * (x + 2) for x in w) + "|")
     met = [j for j in judged if j[1]]
     missed = [j for j in judged if not j[1]]
     print("\n%d goals judged (a MicroPython goal holds only when both unix and board meet it): "
