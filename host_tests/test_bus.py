@@ -419,3 +419,60 @@ def test_subscriptions_introspection():
     b.pause()
     assert [s.name for s in bus.subscriptions()] == ["a", "b"]
     assert bus.subscriptions_by_topic() == {"TICK": ["a", "b (paused)"], "x": ["a"]}
+
+
+def test_error_hook_gets_where_and_the_exception_object_and_handler_errors_counts():
+    bus = EventBus()
+    got = _quiet(bus)
+    boom = ValueError("kaput")
+
+    def raiser(event):
+        raise boom
+
+    bad = EventResponse.Error("bad")
+    bus.subscribe(EventSubscription("raiser", [EventTopic.TICK], raiser))
+    bus.subscribe(EventSubscription("erring", [EventTopic.TICK], _recorder([], "e", bad)))
+    bus.subscribe(EventSubscription("odd", [EventTopic.TICK], _recorder([], "o", "not a response")))
+    bus.subscribe(EventSubscription("fine", [EventTopic.TICK], _recorder([], "i", EventResponse.IGNORED)))
+    assert bus.handler_errors == 0
+    r = bus.publish(Event.Tick(0, 0))
+    assert (r.errors, r.ignored) == (3, 1)
+    assert got[0] == ("subscription 'raiser'", boom) and got[0][1] is boom  # the object raised
+    assert got[1][0] == "subscription 'erring'" and got[1][1] is bad
+    assert got[2] == ("subscription 'odd'", "not a response")
+    assert bus.handler_errors == 3
+    bus.publish(Event.Tick(0, 1))
+    assert bus.handler_errors == 6 and bus.events_dispatched == 2
+
+
+def test_a_broken_hook_is_counted_as_well_and_the_default_hook_prints_without_raising():
+    from helix_ipc.bus import print_error
+
+    bus = EventBus()
+    calls = []
+
+    def broken(where, error):
+        calls.append(where)
+        raise RuntimeError("hook bug")
+
+    bus.error_hook = broken
+    bus.subscribe(EventSubscription("boom", [EventTopic.TICK], _recorder([], "b", 42)))
+    bus.subscribe(EventSubscription("after", [EventTopic.TICK], _recorder([], "a")))
+    assert _counts(bus.publish(Event.Tick(0, 0))) == (1, 0, 0, 1)
+    assert calls == ["subscription 'boom'"] and bus.handler_errors == 1
+    bus.error_hook = None  # the default: one line on stderr
+    assert _counts(bus.publish(Event.Tick(0, 1))) == (1, 0, 0, 1)
+    print_error("subscription 'x'", ValueError("v"))
+    print_error("subscription 'x'", EventResponse.Error("e"))
+
+
+def test_counters_wrap_below_2_to_the_30():
+    bus = EventBus()
+    _quiet(bus)
+    bus.subscribe(EventSubscription("b", [EventTopic.TICK], _recorder([], "b", 42)))
+    top = (1 << 29) - 1
+    bus.events_dispatched = bus.handler_errors = bus.events_dropped = top
+    bus.publish(Event.Tick(0, 0))
+    bus.pause()
+    bus.publish(Event.Tick(0, 1))
+    assert (bus.events_dispatched, bus.handler_errors, bus.events_dropped) == (0, 0, 0)

@@ -286,3 +286,30 @@ def test_a_thousand_subscriptions_on_their_own_topics_grow_in_small_pieces():
     assert bus.subscription_count() == 1000
     # the index dict itself grows by doubling (its table is the only block that scales)
     assert biggest[0] < 40 * 1024
+
+
+# -- frames on the C stack, counted with micropython.mem_total (board mode too) ----------
+
+def test_publish_frames_allocate_nothing_on_every_path():
+    from support import frame_alloc
+
+    event = Event.Interrupt(3, 0)
+    fast = _bus(_none, _handled)
+    assert frame_alloc(fast.publish, event) == 0  # every handler handled: the shared record
+    counted = _bus(_none, _ignored, _deferred, _handled)
+    counted.subscribe(EventSubscription("all", [EventTopic.ALL], _ignored))
+    assert frame_alloc(counted.publish, event) == 0  # the depth record is filled
+    nested = EventBus()
+    nested.subscribe(EventSubscription("relay", [EventTopic.TICK], _Relay(nested, Event.Custom("inner"))))
+    nested.subscribe(EventSubscription("in", [EventTopic.Custom("inner")], _deferred))
+    assert frame_alloc(nested.publish, Event.Tick(0, 0)) == 0
+    paused = _bus(_none)
+    paused.pause()
+    assert frame_alloc(paused.publish, event) == 0
+    assert paused.events_dropped > 64
+
+
+def test_the_frame_count_can_fail():
+    from support import frame_alloc
+
+    assert frame_alloc(_BigFrameBus().publish, Event.Interrupt(3, 0)) > 0

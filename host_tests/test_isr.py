@@ -358,3 +358,18 @@ def test_channel_send_from_isr_allocates_nothing():
     assert support.assert_no_alloc(tx.send_from_isr, 6) is False  # full: counted
     assert rx.drain() == [5, obj]
     assert tx.stats().dropped == 1
+
+
+def test_post_frames_allocate_nothing_counted_with_mem_total():
+    # mem_total sees frames heap_lock cannot (a bytecode frame over the C-stack budget).
+    # (A full schedule queue is proven under heap_lock above: outside a locked heap,
+    # raising the RuntimeError itself allocates the exception.)
+    sink = Sink()
+    sched = Sched()
+    q = IsrQueue(4096, sink.publish, schedule=sched)
+    assert support.frame_alloc(q.post, pair, 1, 2) == 0  # schedules once, then pending
+    assert support.frame_alloc(q.post, None, 1, 2) == 0  # refused kinds
+    full = IsrQueue(1, sink.publish, schedule=sched)
+    full.post(pair, 0, 0)
+    assert support.frame_alloc(full.post, pair, 1, 2) == 0  # ring full: dropped
+    assert full.stats().dropped > 64

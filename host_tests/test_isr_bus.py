@@ -234,3 +234,36 @@ def test_schedule_queue_full_is_survived_and_recovered():
     assert c.got == [Event.Interrupt(1, 0), Event.Interrupt(2, 0), Event.Interrupt(3, 0)]
     s = bus.isr_stats()
     assert (s.posted, s.delivered, s.dropped, s.schedule_failures) == (3, 3, 0, 2)
+
+
+def test_irq_failures_reach_the_bus_error_hook_with_the_exception():
+    bus = EventBus(isr_capacity=16)
+    c = Collector(bus)
+    got = []
+    bus.error_hook = lambda where, error: got.append((where, error))
+
+    def not_an_event(a, b):
+        return "text"
+
+    def broken(a, b):
+        raise KeyError(a)
+
+    assert bus.publish_from_isr(Event.Interrupt, 1, 0) is True
+    assert bus.publish_from_isr(None, 2, 0) is False  # not callable: refused at once
+    assert bus.publish_from_isr("Interrupt", 3, 0) is False
+    assert bus.publish_from_isr(not_an_event, 4, 0) is True  # callable: the drain finds out
+    assert bus.publish_from_isr(broken, 5, 0) is True
+    assert bus.publish_from_isr(Event.Interrupt, 6, 0) is True
+    settle(bus, c, 2)
+    for _ in range(100):
+        if len(got) == 4:
+            break
+        bus.poll()
+        time.sleep(0.001)
+    assert c.got == [Event.Interrupt(1, 0), Event.Interrupt(6, 0)]  # the others never reach handlers
+    assert [w for w, e in got] == ["isr drain"] * 4
+    assert [type(e) for w, e in got] == [TypeError, TypeError, TypeError, KeyError]
+    assert "None" in str(got[0][1]) and "event" in str(got[2][1])
+    s = bus.isr_stats()
+    assert (s.posted, s.delivered, s.errors, s.dropped) == (6, 2, 4, 0)
+    assert bus.handler_errors == 0  # IRQ-path failures count in isr_stats, not as handler errors
