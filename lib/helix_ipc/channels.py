@@ -23,9 +23,10 @@
 #   a hook is set, sends take the checked path: the fast path's one comparison against
 #   `_limit` (capacity, or 0) stands for "open, not full, no hook".
 # Counters are kept modulo 2**29 so that they stay small ints on 32-bit boards.
-# Sender.send and Receiver.try_recv are native code (`@micropython.native`): with the
-# lock, their bytecode versions missed the BENCH.md goal (send + try_recv <= 1.5x the
-# ring floor; ~1.6x on the unix port against ~1.45x native).
+# The fast paths of Sender.send and Receiver.try_recv are native code
+# (`@micropython.native`; refusals and the empty case are bytecode): with the lock, their
+# bytecode versions missed the BENCH.md goal (send + try_recv <= 1.5x the ring floor:
+# ~1.6x on the unix port, ~1.3-1.4x native). Native code costs ~470 B more .mpy on armv6m.
 
 from ._compat import const, new_lock, disable_irq, enable_irq, micropython
 from .errors import ChannelFull, ChannelClosed, ChannelEmpty, check_int
@@ -186,7 +187,7 @@ class Receiver:
 
     @micropython.native
     def _push(self, item):
-        # Sender.send / try_send (bound on each Sender).
+        # Sender.send / try_send (bound on each Sender). Native: only the fast path.
         lock = self._lock
         lock.acquire()
         s = self._sent
@@ -195,20 +196,25 @@ class Receiver:
             self._sent = (s + 1) & _CMASK
             lock.release()
             return
+        self._checked(s, item)
+
+    def _checked(self, s, item):
+        # The checked path of a send, entered with the lock held: queue the item (a
+        # notify hook is set), or count the refusal while still locked and raise.
         why = self._why(s)
-        if why == 0:  # a notify hook is set and there is room
+        if why == 0:
             self._buf[s & self._mask] = item
             self._sent = (s + 1) & _CMASK
-            lock.release()
+            self._lock.release()
             why = self._notify
             if why is not None:
                 why()
             return
         if why == 1:
             self._dropped = (self._dropped + 1) & _CMASK  # under the lock: exact
-            lock.release()
+            self._lock.release()
             raise ChannelFull("channel full (capacity %d)" % self.capacity)
-        lock.release()
+        self._lock.release()
         raise ChannelClosed("channel closed")
 
     def _why(self, s):
@@ -233,8 +239,7 @@ class Receiver:
 
     @micropython.native
     def _pop(self):
-        # try_recv(): the oldest item; ChannelEmpty when empty and open, ChannelClosed
-        # when empty and every sender is closed.
+        # try_recv(). Native: only the fast path.
         r = self._received
         if r != self._sent:
             buf = self._buf
@@ -243,6 +248,9 @@ class Receiver:
             buf[i] = None
             self._received = (r + 1) & _CMASK
             return item
+        return self._empty(r)
+
+    def _empty(self, r):
         if self._senders:
             raise ChannelEmpty("channel empty")
         if r != self._sent:  # the last sender sent, then closed, after the first look
