@@ -124,7 +124,7 @@ class Sender:
     def clone(self):
         """A new open Sender for the same channel (ChannelClosed if this one is closed)."""
         if self.send is _closed_send:
-            raise ChannelClosed("cannot clone a closed sender")
+            _closed_send(None)  # raises ChannelClosed
         rx = self._rx
         s = Sender(rx)  # built first: a MemoryError here or below changes nothing
         lock = rx._lock
@@ -255,7 +255,7 @@ class Receiver:
             raise ChannelEmpty("channel empty")
         if r != self._sent:  # the last sender sent, then closed, after the first look
             return self._pop()
-        raise ChannelClosed("channel closed and drained")
+        raise ChannelClosed("channel closed")
 
     def __iter__(self):
         # Yields what is queued now and stops; never blocks.
@@ -313,10 +313,10 @@ class OneShotSender:
     def send(self, value):
         rx = self._rx
         if rx is None:
-            raise ChannelClosed("oneshot already sent or closed")
+            raise ChannelClosed("oneshot already used")
         self._rx = None
         if rx._state == _ABANDONED:  # the receiver closed
-            raise ChannelClosed("oneshot receiver closed")
+            raise ChannelClosed("oneshot closed")
         rx._value = value
         rx._state = _READY
 
@@ -349,7 +349,7 @@ class OneShotReceiver:
             return value
         if s == _EMPTY:
             raise ChannelEmpty("oneshot: nothing sent yet")
-        raise ChannelClosed("oneshot: value taken" if s == _TAKEN else "oneshot: sender closed")
+        raise ChannelClosed("oneshot: value taken" if s == _TAKEN else "oneshot closed")
 
     def is_ready(self):
         return self._state == _READY
