@@ -14,8 +14,9 @@
 # - An insert into a MicroPython dict that has a free slot writes the key, then the value,
 #   into that slot. A reader probing meanwhile finds no key, or the key with no value yet,
 #   which `dict.get` reports as absent, or both: the state before or after the register.
-#   A delete marks one slot: the reader sees the module or not. (A subscript `d[key]`
-#   would return the missing value as a NULL object, which is why send uses `get`.)
+#   A delete marks one slot, then clears its value: the reader sees the module or not.
+#   (A subscript `d[key]` would hand the cleared value on as a NULL object, which is why
+#   the readers use `dict.get`, which reads the value once and treats NULL as absent.)
 # - A dict with no free slot is rehashed in place: its size and table pointer change in
 #   separate stores and the old table is freed, so a reader could probe a freed or
 #   wrongly sized table. The router never lets MicroPython resize a published dict: it
@@ -28,9 +29,11 @@
 # first (the module record, new tables, an Error response, a mailbox and its ring) and
 # store after that, so a MemoryError leaves the router exactly as it was.
 #
-# Hot paths (`send`, the mailbox paths, `_deliver`, `_answer`) are @micropython.native:
-# their frames live on the C stack, where a bytecode function catching `except X as e`
-# would allocate its frame on every call on a board (no sys.exc_info there).
+# Hot paths (send, _find, queue, process_mailbox, _Mailbox.pop, _deliver, _answer) are
+# @micropython.native: their frames live on the C stack, where a bytecode function with
+# `except X as e` or many locals would allocate its frame on every call (boards have no
+# sys.exc_info to catch with a bare `except:` instead). Their argument checks call the
+# bytecode checkers only to raise.
 # send classifies `to` by its class (an exact int or str, or an Id/Name, whose value is
 # looked up): True, 1.0 and other types never reach a module, they raise TypeError.
 # Failures that cannot be raised (a handler that raised or returned a non-Response, a
@@ -68,7 +71,8 @@ _isinstance = isinstance
 _Id = Id
 _Name = Name
 _Request = Request
-_RESPONSES = {Response: 0, Success: 0, Rejected: 0, Error: 0}  # exact classes; subclasses: isinstance
+_Success = Success  # the usual result: tested first
+_RESPONSES = {Response: 0, Rejected: 0, Error: 0}  # the other exact classes; subclasses: isinstance
 
 
 def _table(src, room):
@@ -315,7 +319,8 @@ class MessageRouter:
             r = m.handler(request)
         except Exception as e:
             return self._failed(m, e)
-        if r.__class__ in _RESPONSES:
+        c = r.__class__
+        if c is _Success or c in _RESPONSES:
             return r
         return self._failed(m, r)
 
@@ -335,7 +340,8 @@ class MessageRouter:
             r = m.handler(request)
         except Exception as e:
             return self._failed(m, e)
-        if r.__class__ in _RESPONSES:
+        c = r.__class__
+        if c is _Success or c in _RESPONSES:
             return r
         return self._failed(m, r)
 
