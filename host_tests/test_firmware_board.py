@@ -9,15 +9,27 @@ _E2E = "end-to-end: drives host processes through CPython's subprocess/pty"
 
 
 def _deploy(port, *extra):
-    """tools/deploy --board unix --port PORT [extra...]; must succeed; returns stdout."""
+    """tools/deploy --board unix --port PORT [extra...]; must succeed; returns stdout.
+    Builds in a private folder unless extra names one (several sessions may run the
+    suite in one checkout: build/deploy/unix would be shared)."""
     import os
+    import shutil
     import subprocess
     import sys
+    import tempfile
     from test_vboard import _root
 
-    proc = subprocess.run(
-        [sys.executable, os.path.join(_root(), "tools", "deploy"), "--board", "unix", "--port", port] + list(extra),
-        capture_output=True, text=True, timeout=120, cwd=_root())
+    tmp = None
+    if "--build-dir" not in extra:
+        tmp = tempfile.mkdtemp(prefix="helix-build-")
+        extra = extra + ("--build-dir", tmp)
+    try:
+        proc = subprocess.run(
+            [sys.executable, os.path.join(_root(), "tools", "deploy"), "--board", "unix", "--port", port] + list(extra),
+            capture_output=True, text=True, timeout=120, cwd=_root())
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
