@@ -23,8 +23,10 @@
 #   per-handler `try/except Exception as e` costs no heap frame on a board, where there is
 #   no sys.exc_info. One dict lookup, then each handler is called and its outcome
 #   classified; when every handler returned None/HANDLED the topic's `ok` record is
-#   returned, otherwise the record of the nesting depth is filled. Either is reused: read
-#   it before the next publish.
+#   returned, otherwise the record of the nesting depth is filled (made once, the first
+#   time that depth needs one). Either is reused: read it before the next publish. Native
+#   code looks a builtin up in two dicts (module, then builtins): isinstance is aliased
+#   as a module global.
 # - A handler that raises, returns EventResponse.Error(...) or anything that is not an
 #   EventResponse/None counts in the result's `errors` and in `handler_errors`, and goes to
 #   `error_hook("subscription 'name'", error)` (None: one line on stderr). The other
@@ -125,36 +127,29 @@ class EventSubscription:
     def with_priority(self, priority):
         """Set the priority (0..255, lower runs first) and return the subscription."""
         check_int(priority, "priority", 0, 255)
-        old = self.priority
-        self.priority = priority
-        try:
-            self._changed(1)
-        except MemoryError:
-            self.priority = old
-            raise
+        self._set("priority", priority, 1)
         return self
 
     def pause(self):
         """Stop delivering to this subscription (from the next publish) until resume()."""
-        self._set_active(False)
+        self._set("_active", False, 0)
 
     def resume(self):
         """Deliver again from the next publish."""
-        self._set_active(True)
+        self._set("_active", True, 0)
 
-    def _set_active(self, active):
-        if self._active != active:
-            self._active = active
-            try:
-                self._changed(0)
-            except MemoryError:
-                self._active = not active
-                raise
-
-    def _changed(self, mode):
-        bus = self._bus
-        if bus is not None:
-            bus._locked(self, mode)
+    def _set(self, name, value, mode):
+        # Set the attribute, then have the bus rebuild its entries; undone on MemoryError.
+        old = getattr(self, name)
+        if old != value:
+            setattr(self, name, value)
+            bus = self._bus
+            if bus is not None:
+                try:
+                    bus._update(self, mode)
+                except MemoryError:
+                    setattr(self, name, old)
+                    raise
 
     @property
     def is_active(self):
@@ -330,28 +325,28 @@ class EventBus:
         if not isinstance(subscription, EventSubscription):
             raise TypeError("subscription must be an EventSubscription, got %s"
                             % type(subscription).__name__)
-        self._locked(subscription, 2)
+        self._update(subscription, 2)
         return subscription.id
 
     def unsubscribe(self, subscription_id):
         """Remove a subscription by id (from the next publish). False if unknown."""
         check_int(subscription_id, "subscription_id")
         sub = self._subs.get(subscription_id)
-        return sub is not None and self._locked(sub, 3)
+        return sub is not None and self._update(sub, 3)
 
-    def _locked(self, sub, mode):
+    def _update(self, sub, mode):
+        # mode 0: sub paused/resumed, 1: its priority changed, 2: subscribe, 3: unsubscribe.
+        # Under the lock, builds every new entry first, then stores them.
         lock = self._lock
         if lock:
             lock.acquire()
         try:
-            return self._update(sub, mode)
+            return self._change(sub, mode)
         finally:
             if lock:
                 lock.release()
 
-    def _update(self, sub, mode):
-        # Under the lock. mode 0: sub paused/resumed, 1: its priority changed, 2: subscribe,
-        # 3: unsubscribe. Builds every new entry first, then stores them.
+    def _change(self, sub, mode):
         subs = self._subs
         if mode == 2:
             if sub._bus is not None:

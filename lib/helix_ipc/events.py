@@ -57,6 +57,8 @@ class EventTopic:
         return hash(self._key)
 
     def __repr__(self):
+        if isinstance(self._key, str):
+            return "EventTopic.Custom(%r)" % self._key
         return "EventTopic." + self.name
 
 
@@ -66,9 +68,6 @@ class _CustomTopic(EventTopic):
     def __init__(self, name):
         _check_name(name, "custom topic name")
         self._key = self.name = name
-
-    def __repr__(self):
-        return "EventTopic.Custom(%r)" % self._key
 
 
 EventTopic.TICK = EventTopic(_K_TICK, "TICK")
@@ -285,6 +284,8 @@ class EventResponse:
         self._label = label
 
     def __repr__(self):
+        if isinstance(self, _ErrorResponse):
+            return "EventResponse.Error(%r)" % (self.message,)
         return "EventResponse." + self._label
 
 
@@ -299,9 +300,6 @@ class _ErrorResponse(EventResponse):
 
     def __hash__(self):
         return hash(self.message)
-
-    def __repr__(self):
-        return "EventResponse.Error(%r)" % (self.message,)
 
 
 EventResponse.HANDLED = EventResponse("HANDLED")

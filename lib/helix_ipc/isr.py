@@ -7,9 +7,10 @@
 #   posting side writes. One producer context at a time (IRQ handlers that cannot preempt
 #   each other, or one thread): it is single-producer.
 # - The drain (the `micropython.schedule` callback, or `poll()`) owns the read index: it
-#   builds each event and hands it to the bus's publish, in posting order. It runs where
-#   publish may run (the main loop, a scheduled callback, or the one thread that
-#   publishes); one drain at a time: a nested poll() (from a handler) returns 0.
+#   builds each event and hands it to the bus's publish, in posting order, so it runs
+#   where publish may run: one thread per bus. With a scheduler (MicroPython) the drain
+#   runs on the main thread, so call poll() there too; on CPython (no scheduler) call it
+#   from one thread. One drain at a time: a nested poll() (from a handler) returns 0.
 # - `kind` is an event class or a function building an event from (a, b). A post whose
 #   kind is not callable (None, a str) returns False and is queued as a refusal: the
 #   drain counts it in `errors` and reports a TypeError naming it to the error hook, as
