@@ -260,6 +260,10 @@ def cell(r):
     s = "%.0f ns" % r["ns_per_op"]
     if r.get("ratio") is not None:
         s += " %.2fx" % r["ratio"]
+        pm = r.get("ratio_paired_median")
+        if pm and abs(r["ratio"] - pm) > 0.15 * pm:
+            s += " " + note("~: noisy: the median of the per-repeat ratios differs from best/best by more than "
+                            "15% (the machine's load changed while this group was timed)")
     if r.get("bytes_per_op") is not None:
         s += " %.0f B" % r["bytes_per_op"] if r["bytes_per_op"] >= 0.5 else " 0 B"
     return s

@@ -49,8 +49,10 @@ def compare(group, rows, n=None, chunk=None, scheduler_locked=False):
     loops = [r[1] for r in rows]
     resets = [r[4] if len(r) > 4 else (lambda: None) for r in rows]
 
+    every = []
+
     def measure():
-        kw = {"resets": resets, "chunk": chunk}
+        kw = {"resets": resets, "chunk": chunk, "every": every}
         if n is not None:
             kw["n"] = n
         times = best_ns_per_op(loops, **kw)
@@ -58,13 +60,20 @@ def compare(group, rows, n=None, chunk=None, scheduler_locked=False):
         return times, allocs
 
     times, allocs = in_scheduler(measure) if scheduler_locked else measure()
-    for r, ns, b in zip(rows, times, allocs):
+    index = {r[0]: k for k, r in enumerate(rows)}
+    for k, (r, ns, b) in enumerate(zip(rows, times, allocs)):
         name, loop, ref, note = r[:4]
         _results[name] = ns
         out = {"name": name, "group": group, "ns_per_op": ns, "bytes_per_op": b,
                "ref": ref, "note": note}
         if ref is not None:
             out["ratio"] = ns / _results[ref]
+            if ref in index:
+                # Noise check: the ratio within each repeat (row and reference timed
+                # back to back), median over the repeats. Far from the best/best ratio
+                # means the machine's load changed under the measurement.
+                paired = sorted(rep[k] / rep[index[ref]] for rep in every)
+                out["ratio_paired_median"] = paired[len(paired) // 2]
         print("ROW " + json.dumps(out))
 
 

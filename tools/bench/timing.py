@@ -47,17 +47,20 @@ def _nothing():
     return None
 
 
-def best_ns_per_op(loops, n=N, repeats=None, resets=None, chunk=None):
+def best_ns_per_op(loops, n=N, repeats=None, resets=None, chunk=None, every=None):
     """Best-of-`repeats` ns/op for each loop in `loops`, timed in alternation.
     With `chunk`, each repeat runs n ops as n // chunk calls loop(chunk), each after an
-    untimed resets[k]() (e.g. drain a ring that holds at most `chunk` items)."""
+    untimed resets[k]() (e.g. drain a ring that holds at most `chunk` items).
+    `every`, a list, receives each repeat's ns/op per loop ([[loop0, loop1, ...], ...])."""
     repeats = repeats or REPEATS  # suite.py --repeats sets REPEATS (more on a busy machine)
     resets = resets or [_nothing] * len(loops)
     for loop, reset in zip(loops, resets):
         reset()
         loop(min(n, chunk or 100, 100))  # warm caches and lazily created state
     best = [None] * len(loops)
+    ops = n if chunk is None else (n // chunk) * chunk
     for _ in range(repeats):
+        this = []
         for k, loop in enumerate(loops):
             gc.collect()
             if chunk is None:
@@ -74,7 +77,9 @@ def best_ns_per_op(loops, n=N, repeats=None, resets=None, chunk=None):
                     dt += _now_ns() - t0
             if best[k] is None or dt < best[k]:
                 best[k] = dt
-    ops = n if chunk is None else (n // chunk) * chunk
+            this.append(dt / ops)
+        if every is not None:
+            every.append(this)
     return [b / ops for b in best]
 
 
