@@ -348,3 +348,50 @@ def test_load_names_module_name_in_its_errors():
     e = raises(ValueError, host.load, Recorder(name=""))
     assert "module.name" in str(e), str(e)
     assert router.module_count() == 0 and bus.subscription_count() == 0
+
+
+class Probe(Module):
+    # init and deinit only flip a flag that exists already (they allocate nothing).
+    name = "second"
+    topics = [EventTopic.TICK]
+
+    def __init__(self):
+        Module.__init__(self)
+        self.live = False
+
+    def init(self, ctx):
+        self.live = True
+
+    def deinit(self):
+        self.live = False
+
+    def handle_request(self, request):
+        return Response.ok()
+
+
+def test_load_memory_error_at_each_allocation_leaves_nothing():
+    from test_router_alloc import at_each_allocation
+
+    bus, router, host = fresh()
+    host.load(Recorder(name="first"))
+
+    def state():
+        return snapshot(bus, router) + (host.loaded(),)
+
+    modules = [Probe() for _ in range(400)]  # made beforehand: one per attempt
+    tries = [0]
+
+    def load():
+        m = modules[tries[0]]
+        tries[0] += 1
+        host.load(m)
+
+    failed = at_each_allocation(load, state)
+    assert failed >= 3  # the Context, the subscription, the registration, the host's entry
+    assert sorted(host.loaded()) == ["first", "second"]
+    assert router.send("second", Request(0, "x")) == Response.ok()
+    res = bus.publish(Event.Tick(0, 0))
+    assert (res.handled, res.ignored) == (1, 1)  # first's handler, then second's default
+    for m in modules[:failed]:  # each failed load was undone, deinit included
+        assert not m.live
+    assert modules[failed].live
