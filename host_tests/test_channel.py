@@ -92,6 +92,7 @@ def test_receiver_close_refuses_sends_keeps_queue():
     raises(ChannelClosed, tx.send, 2)
     assert tx.send_from_isr(3) is False
     assert rx.try_recv() == 1
+    raises(ChannelClosed, rx.try_recv)  # closed and drained, though a sender is open
 
 
 def test_iteration_yields_queued_and_stops():

@@ -224,7 +224,7 @@ def _clone_close_from_many_threads_keeps_the_sender_count():
     raises(ChannelClosed, rx.try_recv)
 
 
-def test_notify_hook_runs_after_each_queued_item():
+def test_notify_hook_runs_after_each_item_queued_or_taken():
     tx, rx = channel(2)
     calls = []
     rx.set_notify(lambda: calls.append(len(rx)))
@@ -234,22 +234,25 @@ def test_notify_hook_runs_after_each_queued_item():
     raises(ChannelFull, tx.send, "c")  # refused: no call
     assert tx.send_from_isr("d") is False
     assert calls == [1, 2]
-    assert rx.try_recv() == "a"
+    assert rx.try_recv() == "a"  # room for a waiting sender
+    assert calls == [1, 2, 1]
     tx2 = tx.clone()
     tx2.send("e")
-    assert calls == [1, 2, 2]
+    assert calls == [1, 2, 1, 2]
+    raises(ChannelFull, tx2.try_send, "e2")
     rx.set_notify(None)
     rx.try_recv()
     tx.send("f")
-    assert calls == [1, 2, 2]  # hook removed
+    assert calls == [1, 2, 1, 2]  # hook removed
     s = rx.stats()
-    assert (s.sent, s.received, s.dropped) == (4, 2, 2), s
+    assert (s.sent, s.received, s.dropped) == (4, 2, 3), s
     rx.set_notify(calls.append)
     rx.close()
     raises(ChannelClosed, tx.send, 1)  # a closed channel stays closed with a hook
     rx.set_notify(None)
     raises(ChannelClosed, tx.send, 1)
     assert rx.drain() == ["e", "f"]
+    raises(ChannelClosed, rx.try_recv)  # closed by the receiver and drained
 
 
 def test_send_bound_before_the_last_close_is_refused():

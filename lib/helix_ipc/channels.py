@@ -18,10 +18,12 @@
 #   sends its own Sender (`tx.clone()`). Where there are no threads (bare metal), the
 #   lock is the IRQ mask.
 # - `Receiver.set_notify(fn)`: the hook for the asyncio layer to wake a waiting task:
-#   fn() runs after each send or send_from_isr that queued an item, outside the lock, in
-#   the sender's context (a hard IRQ for send_from_isr: fn must not allocate then). While
-#   a hook is set, sends take the checked path: the fast path's one comparison against
-#   `_limit` (capacity, or 0) stands for "open, not full, no hook".
+#   fn() runs after each send or send_from_isr that queued an item (a task may wait to
+#   receive) and after each try_recv that took one (a task may wait for room), outside
+#   the lock, in the caller's context (a hard IRQ for send_from_isr: fn must not
+#   allocate then). While a hook is set, sends take the checked path: the fast path's
+#   one comparison against `_limit` (capacity, or 0) stands for "open, not full, no
+#   hook"; try_recv checks the hook itself.
 # Counters are kept modulo 2**29 so that they stay small ints on 32-bit boards.
 # The fast paths of Sender.send and Receiver.try_recv are native code
 # (`@micropython.native`; refusals and the empty case are bytecode): with the lock, their
@@ -164,7 +166,7 @@ class Sender:
 class Receiver:
     """The receiving end of a channel, and the channel's state; one thread receives at
     a time. `try_recv()`: the oldest item; raises ChannelEmpty when empty and open,
-    ChannelClosed when empty and every sender is closed. `set_notify(fn)`: see the
+    ChannelClosed when empty and closed (this receiver, or every sender). `set_notify(fn)`: see the
     module header."""
 
     def __init__(self, capacity):
@@ -230,7 +232,8 @@ class Receiver:
         self._limit = 0 if self._closed or not self._senders or self._notify else self.capacity
 
     def set_notify(self, fn):
-        """fn() (None: no hook) runs after each send that queued an item."""
+        """fn() (None: no hook) runs after each send that queued an item and each
+        try_recv that took one (see the module header)."""
         lock = self._lock
         lock.acquire()
         self._notify = fn
@@ -247,11 +250,13 @@ class Receiver:
             item = buf[i]
             buf[i] = None
             self._received = (r + 1) & _CMASK
+            if self._notify is not None:  # a task may wait for room
+                self._notify()
             return item
         return self._empty(r)
 
     def _empty(self, r):
-        if self._senders:
+        if self._senders and not self._closed:
             raise ChannelEmpty("channel empty")
         if r != self._sent:  # the last sender sent, then closed, after the first look
             return self._pop()
