@@ -43,20 +43,8 @@ import sys
 
 from ._compat import const, micropython, new_lock
 from .errors import AlreadyRegistered, ChannelFull, ModuleNotFound, check_int
-from .messages import (
-    Error,
-    Id,
-    ModuleAddress,
-    Name,
-    Rejected,
-    Request,
-    Response,
-    Success,
-    check_module_id,
-    check_name,
-    check_priority,
-    type_error,
-)
+from .messages import Error, ModuleAddress, Rejected, Response, check_module_id, check_name, check_priority, type_error
+from .messages import Id as _Id, Name as _Name, Request as _Request, Success as _Success
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
     from typing import Any, NoReturn  # noqa: F401
@@ -68,11 +56,7 @@ _MAX_CAPACITY = const(65536)
 _int = int
 _str = str
 _isinstance = isinstance
-_Id = Id
-_Name = Name
-_Request = Request
-_Success = Success  # the usual result: tested first
-_RESPONSES = {Response: 0, Rejected: 0, Error: 0}  # the other exact classes; subclasses: isinstance
+_RESPONSES = {Response: 0, Rejected: 0, Error: 0}  # exact classes but Success (tested first)
 
 
 def _table(src, room):
@@ -287,7 +271,7 @@ class MessageRouter:
             to = repr(check_name(to, arg))
         elif c is ModuleAddress:
             raise ValueError("%s: ModuleAddress.BROADCAST is no module; use broadcast()" % what)
-        elif c is Id or c is Name:
+        elif c is _Id or c is _Name:
             to = repr(to)
         else:
             raise type_error(what + ": " + arg, "an int, a str or a ModuleAddress", to)
@@ -328,7 +312,7 @@ class MessageRouter:
         # send's rare cases: no such module, a bad `to`, or a request that is not exactly a Request.
         if m is None:
             self._missing(to, "send")
-        if not isinstance(request, Request):
+        if not isinstance(request, _Request):
             raise type_error("request", "a Request", request)
         return self._deliver(m, request)
 
@@ -367,17 +351,13 @@ class MessageRouter:
             except Exception as e:
                 where = "router.error_hook"
                 error = e
-        if isinstance(error, BaseException):
-            error = "%s: %s" % (type(error).__name__, error)
-        else:
-            error = "returned %r, not a Response" % (error,)
-        print("helix_ipc: %s: %s" % (where, error), file=sys.stderr)
+        print("helix_ipc: %s: %r" % (where, error), file=sys.stderr)
 
     def broadcast(self, request):
         """Send `request` to every registered module except its sender, in ascending
         module id order; returns [(module_id, Response)]. Modules registered while the
         broadcast runs are not included; modules unregistered meanwhile are skipped."""
-        if not isinstance(request, Request):
+        if not isinstance(request, _Request):
             raise type_error("request", "a Request", request)
         sender = self._find(request.sender)
         out = []
