@@ -8,7 +8,9 @@
 # (measured: 13.6 KB of x64 native code in one module adds 288 B to gc.mem_alloc()),
 # while rp2/esp32 allocate it on the GC heap. So each import row is
 # gc.mem_alloc() delta + the x64 native code bytes of the helix_ipc modules it loaded
-# (mpyinfo.py reads them from the .mpy files), with both parts reported.
+# (mpyinfo.py reads them from the .mpy files), with both parts reported, and how much of
+# the heap figure is interned names (micropython.qstr_info(): pools and string data; a
+# pool grows by doubling, so the import that crosses a pool boundary pays for the pool).
 import json
 import subprocess
 import sys
@@ -54,6 +56,19 @@ def compile_lib(arch, lib=LIB):
     return out.parent, sizes, native
 
 
+def _qstr_delta(stdout):
+    """n_total_bytes of the interned names after the measured step less before (the last
+    QSTR before/after pair footprint_device.py printed), or None."""
+    lines = stdout.splitlines()
+    got = {}
+    for k, ln in enumerate(lines):
+        if ln.startswith("QSTR ") and k + 1 < len(lines) and "n_total_bytes=" in lines[k + 1]:
+            got[ln.split()[1]] = int(lines[k + 1].rsplit("n_total_bytes=", 1)[1].split(",")[0])
+    if "before" in got and "after" in got:
+        return got["after"] - got["before"]
+    return None
+
+
 def _file_of(module):
     return "__init__.py" if module == "helix_ipc" else module.split(".", 1)[1] + ".py"
 
@@ -66,6 +81,7 @@ def measure_heap(libdir, native, board, native_arm=None):
             cmd.append("--board")
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         out = {ln.split(" ", 1)[0]: ln.split(" ", 1)[1] if " " in ln else "" for ln in proc.stdout.splitlines()}
+        names = _qstr_delta(proc.stdout)
         row = {"name": what, "mode": "board" if board else "unix"}
         if proc.returncode != 0 or "FOOT" not in out:
             err = (proc.stderr.strip().splitlines() or ["failed"])[-1]
@@ -76,6 +92,8 @@ def measure_heap(libdir, native, board, native_arm=None):
         loaded = [m for m in out.get("LOADED", "").split(",") if m]
         row["heap"] = heap
         row["loaded"] = loaded
+        if names is not None and not what.startswith("per:"):
+            row["names"] = names
         if what.startswith("per:"):
             row["bytes"] = heap
         else:

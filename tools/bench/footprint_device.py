@@ -3,6 +3,8 @@
 # unix port (gc.mem_alloc), one part per process:
 #   footprint_device.py <what> <libdir> [--board]
 # (--board: sys.exc_info hidden first, as on a board). Prints "FOOT <what> <bytes>",
+# "QSTR before|after" each followed by micropython.qstr_info()'s line (the last pair is
+# the measured one's: interned names, pools included, are part of the heap figure),
 # "LOADED <module,...>" (the helix_ipc modules in memory afterwards: footprint.py adds
 # their native code, which the unix port keeps outside the GC heap) and, for import:all,
 # "MISSING <name,...>" for names of the public API the package does not have.
@@ -13,9 +15,9 @@ what = sys.argv[1]
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 sys.path.insert(0, sys.argv[2])
 sys.path.insert(0, _here + "/../../host_tests")
-if "--board" in sys.argv[3:]:
-    import support
+import support  # noqa: E402 - in both modes, so both start with the same interned names
 
+if "--board" in sys.argv[3:]:
     support.enter_board_mode()
 
 _PARTS = {
@@ -40,12 +42,25 @@ _ALL = (
 missing = []
 
 
+def _qstr_info(tag):
+    # micropython.qstr_info() prints "qstr pool: ... n_total_bytes=N": the interned names
+    # (pools + string data). footprint.py reads the line after "QSTR <tag>".
+    try:
+        import micropython
+    except ImportError:
+        return
+    print("QSTR", tag)
+    micropython.qstr_info()
+
+
 def measure(fn):
+    _qstr_info("before")
     gc.collect()
     before = gc.mem_alloc()
     keep = fn()
     gc.collect()
     used = gc.mem_alloc() - before
+    _qstr_info("after")
     return used, keep
 
 

@@ -249,9 +249,14 @@ def cell(r):
         return s
     if "size_bytes" in r:
         s = "%.1f KB" % (r["size_bytes"] / KB) if r["size_bytes"] >= 4 * KB else "%d B" % r["size_bytes"]
+        parts = []
         if r.get("native"):
-            s += " (%.1f KB native%s)" % (
-                r["native"] / KB, ", %.1f KB armv6m" % (r["native_armv6m"] / KB) if r.get("native_armv6m") else "")
+            parts.append("%.1f KB native%s" % (
+                r["native"] / KB, ", %.1f KB armv6m" % (r["native_armv6m"] / KB) if r.get("native_armv6m") else ""))
+        if r.get("names"):
+            parts.append("names %.1f KB" % (r["names"] / KB))
+        if parts:
+            s += " (" + "; ".join(parts) + ")"
         if r.get("missing"):
             s += " MISSING " + ",".join(r["missing"])
         return s
