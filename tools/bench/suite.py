@@ -410,21 +410,26 @@ def bench_isr():
             post(kind, i, 0)
         left[0] += sbus.poll()
 
-    before = sbus.isr_stats()
+    # (isr_stats() may be a record the bus reuses: read each field at once.)
+    dropped0 = _stat(sbus.isr_stats(), "dropped")
     hits[0] = 0
     left[0] = 0
     rows = [floor_row,
             ("IRQ post + scheduled drain", sched_loop, "build event + publish (main loop)", "")]
-    # Count deliveries over one plain run first (the timed runs are counted too).
+    # Count deliveries over one plain run first.
     sched_loop(5000)
     posted = 5000
     delivered_by_scheduler = hits[0] - left[0]
-    after = sbus.isr_stats()
-    dropped = _stat(after, "dropped") - _stat(before, "dropped")
+    dropped = _stat(sbus.isr_stats(), "dropped") - dropped0
     note = "%d of %d posts delivered by the scheduled drain, %d by the final poll(), %d dropped" % (
         delivered_by_scheduler, posted, left[0], dropped)
     rows[1] = rows[1][:3] + (note,)
+    dropped0 = _stat(sbus.isr_stats(), "dropped")
     compare("isr scheduled", rows)
+    dropped = _stat(sbus.isr_stats(), "dropped") - dropped0
+    if dropped:  # replaces the row above in run.py's table: a timing with drops is not one
+        skip_row("IRQ post + scheduled drain", "%d posts dropped while timed: not a delivery time" % dropped,
+                 "isr scheduled")
 
 
 def _stat(stats, field):
