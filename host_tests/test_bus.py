@@ -329,6 +329,23 @@ def test_unsubscribe():
     assert log == ["b"] and bus.subscription_count() == 0
 
 
+def test_unsubscribe_finds_paused_multi_topic_and_all_subscriptions():
+    bus = EventBus()
+    log = []
+    multi = EventSubscription("multi", [EventTopic.TICK, EventTopic.Custom("m")], _recorder(log, "multi"))
+    paused = EventSubscription("paused", [EventTopic.Custom("p")], _recorder(log, "paused"))
+    every = EventSubscription("every", [EventTopic.ALL], _recorder(log, "every"))
+    ids = [bus.subscribe(s) for s in (multi, paused, every)]
+    paused.pause()
+    assert [s.name for s in bus.subscriptions()] == ["multi", "paused", "every"]
+    assert bus.unsubscribe(ids[1]) is True and paused._bus is None
+    assert bus.unsubscribe(ids[0]) is True
+    assert bus.publish(Event.Custom("m")).handled == 1 and log == ["every"]
+    assert bus.unsubscribe(ids[2]) is True and bus.subscription_count() == 0
+    assert bus.unsubscribe(ids[2]) is False
+    assert bus.subscriptions() == [] and bus.publish(Event.Tick(0, 0)).handled == 0
+
+
 def test_a_subscription_lives_on_one_bus_and_can_come_back():
     bus, other = EventBus(), EventBus()
     sub = EventSubscription("s", [EventTopic.TICK], _recorder([], "s"))

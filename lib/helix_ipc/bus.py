@@ -228,7 +228,7 @@ class EventBus:
         self.events_dropped = 0
         self.handler_errors = 0
         self.error_hook = None
-        self._subs = {}  # type: dict[int, EventSubscription]  # id -> subscription
+        self._count = 0  # subscriptions (no dict by id: its table would be one block as big as the registry)
         self._index = {}  # type: dict[int | str, tuple]  # topic key -> entry
         self._all = ()  # type: tuple[EventSubscription, ...]
         self._alls = _entry((), ())
@@ -331,12 +331,11 @@ class EventBus:
     def unsubscribe(self, subscription_id):
         """Remove a subscription by id (from the next publish). False if unknown."""
         check_int(subscription_id, "subscription_id")
-        sub = self._subs.get(subscription_id)
-        return sub is not None and self._update(sub, 3)
+        return self._update(subscription_id, 3)
 
     def _update(self, sub, mode):
-        # mode 0: sub paused/resumed, 1: its priority changed, 2: subscribe, 3: unsubscribe.
-        # Under the lock, builds every new entry first, then stores them.
+        # mode 0: sub paused/resumed, 1: its priority changed, 2: subscribe, 3: unsubscribe
+        # (sub is then an id). Under the lock, builds every new entry first, then stores them.
         lock = self._lock
         if lock:
             lock.acquire()
@@ -347,12 +346,15 @@ class EventBus:
                 lock.release()
 
     def _change(self, sub, mode):
-        subs = self._subs
+        if mode == 3:
+            sub = self._find(sub)
+            if sub is None:
+                return False
         if mode == 2:
             if sub._bus is not None:
                 raise ValueError("subscription %r is already subscribed" % sub.name)
             sub._seq = self._seq + 1
-        elif sub._bus is not self or subs.get(sub.id) is not sub:
+        elif sub._bus is not self:
             return False
         index = self._index
         alls = self._all
@@ -371,10 +373,6 @@ class EventBus:
                     own = _placed(own, sub, mode < 3)
                 plan = (t._key, _entry(own, alls) if own else None, plan)
         fallback = _entry((), alls)
-        if mode == 2:
-            subs[sub.id] = sub
-        elif mode == 3:
-            del subs[sub.id]
         try:
             for t in keys:  # room for new topics, holding the value that means "absent"
                 if t._key not in index:
@@ -383,8 +381,6 @@ class EventBus:
             for t in keys:
                 if index.get(t._key) is self._alls:
                     del index[t._key]
-            if mode == 2:
-                del subs[sub.id]
             raise
         # nothing below allocates
         while plan is not None:
@@ -397,20 +393,37 @@ class EventBus:
         self._alls = fallback
         if mode == 2:
             self._seq += 1
+            self._count += 1
             sub._bus = self
         elif mode == 3:
+            self._count -= 1
             sub._bus = None
         return True
 
+    def _find(self, subscription_id):
+        # The subscription with that id, or None: a scan (unsubscribe is rare).
+        for s in self._all:
+            if s.id == subscription_id:
+                return s
+        for e in self._index.values():
+            for s in e[3]:
+                if s.id == subscription_id:
+                    return s
+        return None
+
     def subscription_count(self):
         """Number of subscriptions, paused ones included."""
-        return len(self._subs)
+        return self._count
 
     def subscriptions(self):
         """Every subscription, in subscription order (a new list: for inspection)."""
-        subs = list(self._subs.values())
-        subs.sort(key=lambda s: s._seq)
-        return subs
+        found = {}
+        for s in self._all:
+            found[s._seq] = s
+        for e in list(self._index.values()):
+            for s in e[3]:
+                found[s._seq] = s
+        return [found[k] for k in sorted(found)]
 
     def subscriptions_by_topic(self):
         """{topic name: [subscription names in subscription order]} ("(paused)" marked):
