@@ -1,6 +1,7 @@
 # Channels: zero allocation in steady state, IRQ-path send, and multi-producer stress.
 import time
 
+import support
 from support import assert_no_alloc, need_threads, raises
 
 from helix_ipc import channel, ChannelFull
@@ -116,3 +117,34 @@ def test_send_recv_and_send_from_isr_frames_allocate_nothing():
     assert len(rx) == 0
     rx.set_notify(None)
     assert frame_alloc(_send_recv, tx, rx) == 0
+
+
+def _stats_under_heap_lock(rx):
+    import micropython
+
+    micropython.heap_lock()
+    try:
+        rx.stats()
+        raised = False
+    except MemoryError:
+        raised = True
+    micropython.heap_unlock()
+    return raised
+
+
+def test_nothing_allocates_while_the_lock_is_held():
+    # A MemoryError while the channel's lock is held would leave it held for good.
+    # stats() builds its record only after releasing the lock; close() and set_notify()
+    # allocate nothing at all.
+    support.need_heap_lock()
+    tx, rx = channel(2)
+    tx2 = tx.clone()
+    tx.send(1)
+    rx.stats()  # loads _record
+    assert support.run_in_thread(lambda: _stats_under_heap_lock(rx)) is True
+    assert not rx._lock.locked()
+    tx.send(2)  # the lock is free
+    assert assert_no_alloc(rx.set_notify, None) is None
+    assert assert_no_alloc(tx2.close) is None
+    assert assert_no_alloc(rx.close) is None
+    assert rx.drain() == [1, 2]

@@ -33,6 +33,9 @@
 from ._compat import const, new_lock, disable_irq, enable_irq, micropython
 from .errors import ChannelFull, ChannelClosed, ChannelEmpty, check_int
 
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any  # noqa: F401
+
 _CMASK = const((1 << 29) - 1)  # free-running counters wrap here (a multiple of any buffer size)
 _MAX_CAPACITY = const(65536)
 
@@ -63,19 +66,24 @@ def _is_full(self):
     return _len(self) >= self.capacity
 
 
+_Record = None  # type: Any  # _record.Record, loaded by the first stats(): most programs never ask
+
+
 def _stats(self):
     # sent, received, queue_length, capacity, dropped, read together under the lock
-    from ._record import Record  # loaded on first use: most programs never ask
-
+    global _Record
+    if _Record is None:
+        from ._record import Record as _Record
     rx = self._rx
     lock = rx._lock
-    lock.acquire()
+    lock.acquire()  # nothing below allocates until the release: a MemoryError cannot hold it
     dropped = rx._dropped
     for s in rx._senders:
         dropped += s._busy
-    v = (rx._sent, rx._received, (rx._sent - rx._received) & _CMASK, rx.capacity, dropped & _CMASK)
+    sent = rx._sent
+    received = rx._received
     lock.release()
-    return Record(_STAT_FIELDS, v)
+    return _Record(_STAT_FIELDS, (sent, received, (sent - received) & _CMASK, rx.capacity, dropped & _CMASK))
 
 
 def _enter(self):
