@@ -109,3 +109,31 @@ def test_a_micropython_goal_needs_both_modes():
     assert run.judge(fit, {"unix": ok, "board": ok}, {})[2] is True
     assert run.judge(fit, {"unix": ok, "board": dict(ok, atomic=False)}, {})[2] is False
     assert run.judge(fit, {"unix": ok, "board": dict(ok, atomic=None)}, {})[2] is False
+
+
+def test_frames_flags_exactly_the_functions_past_eleven_words():
+    # f9: 1 argument + 9 locals + 1 stack slot = 11 words (C stack); f10: 12 (heap every
+    # call, measured with support.frame_alloc: 0 B and 136 B); h: `except ... as e` adds
+    # two exception entries (6 words).
+    if not support.CPYTHON:
+        support.skip(_HOST)
+    import os
+    import tempfile
+
+    _bench()
+    import frames
+
+    def fn(name, k):
+        return "def %s(x):\n%s\n    return x\n" % (name, "\n".join("    v%d = x" % j for j in range(k)))
+
+    src = fn("f9", 9) + fn("f10", 10) + (
+        "def h(x):\n    try:\n        return x\n    except ValueError as e:\n        return e\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, "helix_ipc"))
+        open(os.path.join(tmp, "helix_ipc", "__init__.py"), "w").close()
+        with open(os.path.join(tmp, "helix_ipc", "probe.py"), "w") as f:
+            f.write(src)
+        got = {r["function"]: r for r in frames.scan(tmp) if r["file"] == "probe.py"}
+    assert got["f9"]["words"] == 11 and not got["f9"]["heap"], got
+    assert got["f10"]["words"] == 12 and got["f10"]["heap"], got
+    assert got["h"]["n_exc_stack"] == 2 and got["h"]["words"] == got["h"]["n_state"] + 6, got

@@ -3,7 +3,8 @@
 #   python tools/bench/run.py [section ...]
 #   sections: bench_channels bench_bus bench_router bench_isr bench_objects bench_asyncio
 #   (timed rows and object sizes, tools/bench/suite.py), fit (tools/bench/fit.py),
-#   footprint (tools/bench/footprint.py); short names (channels, bus, ..., asyncio) work too.
+#   footprint (tools/bench/footprint.py), frames (tools/bench/frames.py: bytecode functions
+#   whose frame is heap-allocated at every call); short names (channels, bus, ...) work too.
 #   No section: all of them. `--lib DIR`: measure the helix_ipc package under DIR
 #   instead of lib/ (e.g. an older tree, to compare). `--repeats N`: best of N repeats
 #   per row instead of 15 (at least 7).
@@ -26,7 +27,7 @@ ROOT = HERE.parent.parent
 BIN = Path(sys.executable).parent
 MICROPYTHON = str(BIN / "micropython")
 SUITE_SECTIONS = ("bench_channels", "bench_bus", "bench_router", "bench_isr", "bench_objects", "bench_asyncio")
-OTHER_SECTIONS = ("fit", "footprint")
+OTHER_SECTIONS = ("fit", "footprint", "frames")
 MODES = (
     ("cpython", [sys.executable]),
     ("unix", [MICROPYTHON, "-X", "heapsize=16M"]),
@@ -333,6 +334,7 @@ def main(argv):
     do_suite = not wanted or bool(suite_sections)
     do_fit = not wanted or "fit" in wanted
     do_foot = not wanted or "footprint" in wanted
+    do_frames = not wanted or "frames" in wanted
     t_start = time.time()
 
     rows, modes, invalid = [], {}, {}
@@ -398,6 +400,13 @@ def main(argv):
             print("| " + " | ".join(c.ljust(x) for c, x in zip(cells, w)) + " |")
             if k == 0:
                 print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+    frames = None
+    if do_frames:
+        sys.path.insert(0, str(HERE))
+        import frames as frames_mod
+
+        print()
+        frames = frames_mod.main(["--lib", str(LIB)])
     met = [j for j in judged if j[1]]
     missed = [j for j in judged if not j[1]]
     print("\n%d goals judged (a MicroPython goal holds only when both unix and board meet it): "
@@ -415,7 +424,7 @@ def main(argv):
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({
-        "modes": modes, "invalid_modes": invalid, "rows": rows, "footprint": foot,
+        "modes": modes, "invalid_modes": invalid, "rows": rows, "footprint": foot, "frames": frames,
         "summary": {"judged": len(judged), "met": len(met), "missed": len(missed),
                     "missed_rows": [j[0] for j in missed]},
     }, indent=1))
