@@ -29,11 +29,12 @@
 # first (the module record, new tables, an Error response, a mailbox and its ring) and
 # store after that, so a MemoryError leaves the router exactly as it was.
 #
-# Hot paths (send, _find, queue, process_mailbox, _Mailbox.pop, _deliver, _answer) are
-# @micropython.native: their frames live on the C stack, where a bytecode function with
-# `except X as e` or many locals would allocate its frame on every call (boards have no
-# sys.exc_info to catch with a bare `except:` instead). Their argument checks call the
-# bytecode checkers only to raise.
+# Hot paths with try blocks or many locals (send, queue, process_mailbox, _deliver,
+# _answer) are @micropython.native: their frames live on the C stack, where a bytecode
+# function with `except X as e` or more than 11 words of state would allocate its frame
+# on every call (boards have no sys.exc_info to catch with a bare `except:` instead).
+# They call bytecode helpers only to raise; _find and _Mailbox.pop stay bytecode (their
+# frames fit the C stack, and native code costs heap on a board).
 # send classifies `to` by its class (an exact int or str, or an Id/Name, whose value is
 # looked up): True, 1.0 and other types never reach a module, they raise TypeError.
 # Failures that cannot be raised (a handler that raised or returned a non-Response, a
@@ -55,7 +56,7 @@ _MAX_CAPACITY = const(65536)
 # Module-level names for the hot paths (builtins are found by a linear scan on MicroPython).
 _int = int
 _str = str
-_isinstance = isinstance
+_callable = callable
 _RESPONSES = {Response: 0, Rejected: 0, Error: 0}  # exact classes but Success (tested first)
 
 
@@ -90,7 +91,6 @@ class _Mailbox:
         self.callback = None  # the callback of the request pop() returned last
         self.notify = None  # type: Any
 
-    @micropython.native
     def pop(self):
         # The oldest request of the highest priority (count must be > 0).
         lens = self.lens
@@ -247,7 +247,6 @@ class MessageRouter:
         m = self._names.get(check_name(name))
         return None if m is None else m.id
 
-    @micropython.native
     def _find(self, to):
         # The _Module registered under `to`, or None (also for a `to` of a wrong type).
         c = to.__class__
@@ -376,28 +375,20 @@ class MessageRouter:
         response, or Response.Error if the module is unregistered first).
         Raises ChannelFull when the mailbox is full, ModuleNotFound for no such module."""
         m = self._find(to)
-        if m is None:
-            self._missing(to, "queue")
-        if request.__class__ is not _Request and not _isinstance(request, _Request):
-            raise type_error("request", "a Request", request)
-        if callback is not None and not callable(callback):
-            raise type_error("callback", "callable or None", callback)
+        if m is None or request.__class__ is not _Request or (callback is not None and not _callable(callback)):
+            self._check_queue(m, to, request, callback)  # raises, but for a Request subclass
         p = request.priority
         if p.__class__ is not _int or p < 0 or p > 3:
             check_priority(p)  # raises
         lock = self._lock
         lock.acquire()
         try:
-            alive = self._ids.get(m.id) is m
-            if not alive:
-                raise ModuleNotFound("queue: %s was unregistered" % m.label())
             mb = m.mailbox
             if mb is None:
                 mb = _Mailbox(m.capacity)  # stored below, once nothing more can fail
             n = mb.capacity
-            if mb.count >= n:
-                self.messages_refused = (self.messages_refused + 1) & _MASK
-                raise ChannelFull("queue: the mailbox of %s is full (%d requests)" % (m.label(), n))
+            if mb.count >= n or self._ids.get(m.id) is not m:
+                self._refuse(m, n)  # raises
             ring = mb.rings[p]
             if ring is None:
                 ring = [None] * (n + n)
@@ -415,6 +406,22 @@ class MessageRouter:
             lock.release()
         if mb.notify is not None:
             mb.notify()
+
+    def _check_queue(self, m, to, request, callback):
+        # queue's argument errors (kept out of its native code).
+        if m is None:
+            self._missing(to, "queue")
+        if not isinstance(request, _Request):
+            raise type_error("request", "a Request", request)
+        if callback is not None and not callable(callback):
+            raise type_error("callback", "callable or None", callback)
+
+    def _refuse(self, m, n):
+        # queue found the mailbox full, or the module unregistered meanwhile (lock held).
+        if self._ids.get(m.id) is not m:
+            raise ModuleNotFound("queue: %s was unregistered" % m.label())
+        self.messages_refused = (self.messages_refused + 1) & _MASK
+        raise ChannelFull("queue: the mailbox of %s is full (%d requests)" % (m.label(), n))
 
     @micropython.native
     def process_mailbox(self, module_id, max_count):
