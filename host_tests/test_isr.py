@@ -259,6 +259,24 @@ def test_keyboard_interrupt_in_the_drain_propagates_and_the_next_poll_goes_on():
     assert q.stats().errors == 0
 
 
+def test_high_water_counts_a_ring_filled_while_the_drain_runs():
+    q = [None]
+    got = []
+
+    def publish(ev):
+        got.append(ev)
+        if ev == (0, 0):  # the IRQ fires during delivery: 3 posts fit, the 4th is dropped
+            assert [q[0].post(pair, i, 0) for i in (10, 11, 12, 13)] == [True, True, True, False]
+
+    q[0] = IsrQueue(4, publish, schedule=None)
+    q[0].post(pair, 0, 0)
+    q[0].post(pair, 1, 0)
+    assert q[0].poll() == 2  # the posts made during the drain are left for the next one
+    s = q[0].stats()
+    assert (s.high_water, s.dropped, len(q[0])) == (4, 1, 3)
+    assert q[0].poll() == 3 and got == [(0, 0), (1, 0), (10, 0), (11, 0), (12, 0)]
+
+
 def test_nested_poll_from_a_handler_returns_zero():
     got = []
     q = [None]

@@ -75,7 +75,8 @@ class IsrQueue:
         self._w = 0  # written by the posting side only
         self._r = 0  # written by the drain only
         self._dropped = 0  # posting side: ring full
-        self._hw = 0  # drain side: the most posts a drain found queued when it began
+        self._hw = 0  # drain side: the most posts a drain found queued when it began (a post
+        # dropped because the ring was full means the high water is the capacity)
         self._sched_fail = 0  # posting side
         self._failed = 0  # drain side: refused posts, and posts whose build or publish raised
         self._publish = publish
@@ -185,7 +186,7 @@ class IsrQueue:
                 (self._r - self._failed) & _CMASK,
                 dropped,
                 self._sched_fail,
-                max(self._hw, len(self)),
+                self._cap if dropped else max(self._hw, len(self)),  # a drop means it was full
                 self._failed,
                 self._cap,
             ),
