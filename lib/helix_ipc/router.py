@@ -29,12 +29,11 @@
 # first (the module record, new tables, an Error response, a mailbox and its ring) and
 # store after that, so a MemoryError leaves the router exactly as it was.
 #
-# Hot paths with try blocks or many locals (send, queue, process_mailbox, _deliver,
-# _answer) are @micropython.native: their frames live on the C stack, where a bytecode
-# function with `except X as e` or more than 11 words of state would allocate its frame
-# on every call (boards have no sys.exc_info to catch with a bare `except:` instead).
-# They call bytecode helpers only to raise; _find and _Mailbox.pop stay bytecode (their
-# frames fit the C stack, and native code costs heap on a board).
+# The hot paths with try blocks (send, queue, _deliver) are @micropython.native: their
+# frames live on the C stack, where a bytecode function with `except X as e` or more than
+# 11 words of state would allocate its frame on every call (boards have no sys.exc_info
+# to catch with a bare `except:` instead). They call bytecode only to raise. The rest is
+# bytecode with frames that fit the C stack (native code costs heap on a board).
 # send classifies `to` by its class (an exact int or str, or an Id/Name, whose value is
 # looked up): True, 1.0 and other types never reach a module, they raise TypeError.
 # Failures that cannot be raised (a handler that raised or returned a non-Response, a
@@ -90,6 +89,22 @@ class _Mailbox:
         self.lens = [0, 0, 0, 0]
         self.callback = None  # the callback of the request pop() returned last
         self.notify = None  # type: Any
+
+    def push(self, p, request, callback):
+        # Queue one request at priority p (a free slot checked). A MemoryError making the
+        # priority's ring leaves the mailbox as it was.
+        n = self.capacity
+        ring = self.rings[p]
+        if ring is None:
+            ring = self.rings[p] = [None] * (n + n)
+        i = self.heads[p] + self.lens[p]
+        if i >= n:
+            i -= n
+        i += i
+        ring[i] = request
+        ring[i + 1] = callback
+        self.lens[p] += 1
+        self.count += 1
 
     def pop(self):
         # The oldest request of the highest priority (count must be > 0).
@@ -225,7 +240,7 @@ class MessageRouter:
             else:
                 if gone is None:  # its first queue raced with this unregister
                     gone = Error("%s was unregistered before handling the request" % m.label())
-                self._answer(mb.callback, gone, request, m)
+                self._deliver(m, request, mb.callback, gone)
         return True
 
     def module_count(self):
@@ -316,17 +331,25 @@ class MessageRouter:
         return self._deliver(m, request)
 
     @micropython.native
-    def _deliver(self, m, request):
-        # Call m's handler; always returns a Response.
-        self.messages_routed = (self.messages_routed + 1) & _MASK
-        try:
-            r = m.handler(request)
-        except Exception as e:
-            return self._failed(m, e)
-        c = r.__class__
-        if c is _Success or c in _RESPONSES:
-            return r
-        return self._failed(m, r)
+    def _deliver(self, m, request, callback=None, response=None):
+        # Call m's handler (unless `response` is given) and return its Response; then
+        # pass that to `callback` if any: a callback that raises is counted and reported.
+        if response is None:
+            self.messages_routed = (self.messages_routed + 1) & _MASK
+            try:
+                response = m.handler(request)
+            except Exception as e:
+                response = self._failed(m, e)
+            c = response.__class__
+            if c is not _Success and c not in _RESPONSES:
+                response = self._failed(m, response)
+        if callback is not None:
+            try:
+                callback(response)
+            except Exception as e:
+                self.callback_errors = (self.callback_errors + 1) & _MASK
+                self._report("callback of request %d to %s" % (request.id, m.label()), e)
+        return response
 
     def _failed(self, m, x):
         # The handler of m raised x or returned x: a Response subclass passes; anything
@@ -385,23 +408,11 @@ class MessageRouter:
         try:
             mb = m.mailbox
             if mb is None:
-                mb = _Mailbox(m.capacity)  # stored below, once nothing more can fail
-            n = mb.capacity
-            if mb.count >= n or self._ids.get(m.id) is not m:
-                self._refuse(m, n)  # raises
-            ring = mb.rings[p]
-            if ring is None:
-                ring = [None] * (n + n)
-                mb.rings[p] = ring
+                mb = _Mailbox(m.capacity)  # stored once the request is in
+            if mb.count >= mb.capacity or self._ids.get(m.id) is not m:
+                self._refuse(m)  # raises
+            mb.push(p, request, callback)
             m.mailbox = mb
-            i = mb.heads[p] + mb.lens[p]
-            if i >= n:
-                i -= n
-            i += i
-            ring[i] = request
-            ring[i + 1] = callback
-            mb.lens[p] += 1
-            mb.count += 1
         finally:
             lock.release()
         if mb.notify is not None:
@@ -416,14 +427,13 @@ class MessageRouter:
         if callback is not None and not callable(callback):
             raise type_error("callback", "callable or None", callback)
 
-    def _refuse(self, m, n):
-        # queue found the mailbox full, or the module unregistered meanwhile (lock held).
+    def _refuse(self, m):
+        # queue found the module unregistered meanwhile, or its mailbox full (lock held).
         if self._ids.get(m.id) is not m:
             raise ModuleNotFound("queue: %s was unregistered" % m.label())
         self.messages_refused = (self.messages_refused + 1) & _MASK
-        raise ChannelFull("queue: the mailbox of %s is full (%d requests)" % (m.label(), n))
+        raise ChannelFull("queue: the mailbox of %s is full (%d requests)" % (m.label(), m.capacity))
 
-    @micropython.native
     def process_mailbox(self, module_id, max_count):
         """Deliver up to `max_count` queued requests to the module, highest priority
         first and FIFO within a priority, calling each one's callback with the
@@ -432,32 +442,26 @@ class MessageRouter:
         if m is None:
             self._missing(module_id, "process_mailbox", "module_id")
         if max_count.__class__ is not _int or max_count < 0:
-            check_int(max_count, "max_count", 0)  # raises (a bytecode call: off the hot path)
-        lock = self._lock
+            check_int(max_count, "max_count", 0)  # raises (its frame would be on the heap)
         done = 0
-        while done < max_count:
-            lock.acquire()
-            mb = m.mailbox
-            if mb is None or not mb.count:
-                lock.release()
-                break
-            request = mb.pop()
-            callback = mb.callback
-            mb.callback = None
-            lock.release()
-            response = self._deliver(m, request)
-            if callback is not None:
-                self._answer(callback, response, request, m)
+        while done < max_count and self._process_one(m):
             done += 1
         return done
 
-    @micropython.native
-    def _answer(self, callback, response, request, m):
-        try:
-            callback(response)
-        except Exception as e:
-            self.callback_errors = (self.callback_errors + 1) & _MASK
-            self._report("callback of request %d to %s" % (request.id, m.label()), e)
+    def _process_one(self, m):
+        # Deliver m's next queued request; False if there is none.
+        lock = self._lock
+        lock.acquire()
+        mb = m.mailbox
+        if mb is None or not mb.count:
+            lock.release()
+            return False
+        request = mb.pop()
+        callback = mb.callback
+        mb.callback = None
+        lock.release()
+        self._deliver(m, request, callback)
+        return True
 
     def mailbox_size(self, module_id):
         """How many requests wait in the module's mailbox."""
