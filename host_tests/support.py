@@ -110,9 +110,9 @@ def assert_no_alloc(fn, *args):
 # A board (rp2, esp32, bare metal) has no sys.exc_info. "Board mode" runs the library on
 # the unix port as a board sees it: a stand-in for `sys` without exc_info is put into
 # sys.modules before helix_ipc is imported, so every later `import sys` (in the library,
-# in a test) gets the stand-in. _mp_runner.py (test_x[board]) and tools/bench/suite.py
-# (`make bench`, board columns) call enter_board_mode(); board_mode_problems() is how
-# both prove it held (a board item fails when it did not, never passes silently).
+# in a test) gets the stand-in (boardmode.py). _mp_runner.py (test_x[board]) and
+# tools/bench (`make bench`, board columns) enter it; board_mode_problems() is how both
+# prove it held (a board item fails when it did not, never passes silently).
 
 BOARD_MODE = False
 
@@ -121,16 +121,9 @@ def enter_board_mode():
     """Install the sys stand-in (no exc_info). Must run before helix_ipc is imported:
     raises RuntimeError if a helix_ipc module is loaded already."""
     global BOARD_MODE
-    loaded = [m for m in sys.modules if m == "helix_ipc" or m.startswith("helix_ipc.")]
-    if loaded:
-        raise RuntimeError("board mode must be entered before helix_ipc is imported "
-                           "(already loaded: %s)" % ", ".join(sorted(loaded)))
-    real = sys.modules.get("sys", sys)
-    standin = type("sys", (), {})()
-    for k in dir(real):
-        if k != "exc_info" and not k.startswith("__"):
-            setattr(standin, k, getattr(real, k))
-    sys.modules["sys"] = standin
+    import boardmode
+
+    standin = boardmode.enter()
     BOARD_MODE = True
     return standin
 
@@ -139,24 +132,9 @@ def board_mode_problems(load_library=True):
     """What breaks board mode now: [] when `import sys` lacks exc_info and so does every
     loaded helix_ipc module's `sys`. With load_library, imports helix_ipc._compat first
     (a library module that does `import sys`) so the check always covers one."""
-    import sys as visible  # the stand-in, if board mode holds
+    import boardmode
 
-    problems = []
-    if hasattr(visible, "exc_info"):
-        problems.append("`import sys` still has exc_info")
-    if load_library:
-        try:
-            __import__("helix_ipc._compat")
-        except ImportError as e:
-            problems.append("cannot import helix_ipc._compat: %s" % e)
-    for name in sorted(visible.modules):
-        if name != "helix_ipc" and not name.startswith("helix_ipc."):
-            continue
-        # The module's own globals (no getattr: a lazy package __getattr__ would run).
-        mod_sys = getattr(visible.modules[name], "__dict__", {}).get("sys")
-        if mod_sys is not None and hasattr(mod_sys, "exc_info"):
-            problems.append("%s sees sys.exc_info" % name)
-    return problems
+    return boardmode.problems(load_library)
 
 
 # -- allocation per call, frames included --------------------------------------------------

@@ -1,13 +1,16 @@
 # tools/bench/fit.py: the fit rows of `make bench`: how many modules (or subscriptions)
 # fit before MemoryError, against the registry floor filled the same way in the same
 # process, and whether the call that raised MemoryError left the state exactly as before.
-# Runs under the MicroPython unix port with a small heap, one fill per process:
-#   micropython -X heapsize=64k fit.py <modules|subscriptions> <libdir> [--board] [--floor]
+# Runs under the MicroPython unix port with a small heap, one fill per process, itself
+# loaded from .mpy (compiling this file would take and fragment the small heap first):
+#   micropython -X heapsize=64k -c "import sys; sys.argv[:] = ['fit', WHAT, LIBDIR, FLAGS...];
+#       sys.path.insert(0, LIBDIR); import fit"   (run.py does this; or run fit.py itself)
+#   WHAT: modules|subscriptions; FLAGS: [--board] [--floor]
 # --floor fills the floor, otherwise the library. Both processes start alike (same heap,
 # same imports, same prepared topics), so neither fill inherits the other's leftovers.
-# <libdir> holds helix_ipc as .mpy (compiling the library from source would itself need
-# more than a small heap; run.py puts host_tests/support.py there as .mpy too, imported
-# in both modes so that both pay the same). Prints "FIT {json}".
+# <libdir> holds helix_ipc as .mpy, and run.py puts this file and host_tests/boardmode.py
+# there as .mpy too (boardmode is imported in both modes, so that both pay the same).
+# Prints one "FITKV <field> <json>" line per result field, then "FIT-END".
 #
 # Floor (shared/BENCH.md "registry"): plain objects with the same fields, kept in two
 # dicts (modules: by id and by name) or in a dict of lists (subscriptions: by topic).
@@ -17,17 +20,19 @@ import gc
 import json
 import sys
 
-_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+# Freed just before the result is written: building the output (or an error message)
+# must not fail in the heap the fill exhausted (both processes hold it alike).
+_out_room = [bytearray(256)]
+
 what = sys.argv[1]
 sys.path.insert(0, sys.argv[2])
-sys.path.insert(0, _here + "/../../host_tests")
 BOARD = "--board" in sys.argv[3:]
 FLOOR = "--floor" in sys.argv[3:]
 
-import support  # noqa: E402
+import boardmode  # noqa: E402 - host_tests/boardmode.py, as .mpy in <libdir>; both modes load it
 
 if BOARD:
-    support.enter_board_mode()
+    boardmode.enter()
 
 N_TOPICS = 10
 RESERVE = 1024  # freed after the fill, so that the checks themselves have room
@@ -40,7 +45,11 @@ def reserve():
     except MemoryError:
         out["no_reserve"] = True
         return None
-out = {"what": what, "board": BOARD}
+# Every key exists from the start: a store into a full heap must not grow the dict.
+out = {"what": what, "board": BOARD, "floor": None, "lib": None, "stopped_in": None, "atomic": None,
+       "atomic_note": None, "problems": [], "error": None, "heap_free_at_start": None,
+       "lib_heap_free_before": None, "reregister_note": None, "resubscribe_note": None,
+       "no_reserve": None, "board_problems": None}
 phase = ["importing the library from .mpy"]  # where a MemoryError outside the fills came from
 
 
@@ -67,8 +76,11 @@ class _Subscription:
         self.active = True
 
 
+HITS = [0]
+
+
 def handler(x):
-    return None
+    HITS[0] += 1  # calls of every subscription's handler (a small int: no allocation)
 
 
 def floor_modules():
@@ -149,7 +161,7 @@ def lib_modules(probes):
                 break
         count = router.module_count()
         out["lib"] = count
-    problems = out["problems"] = []
+    problems = out["problems"]
     phase[0] = "checks after the failed register"
     if target_id is None:
         out["atomic"] = None
@@ -199,14 +211,11 @@ def lib_modules(probes):
     out["problems"] = problems
 
 
-def lib_subscriptions(topics, events):
+def lib_subscriptions(topics, events, probes):
     from helix_ipc import EventBus, EventSubscription
 
-    hits = [0]
-
-    def sub_handler(event):
-        hits[0] += 1
-
+    hits = HITS
+    sub_handler = handler
     gc.collect()
     out["lib_heap_free_before"] = heap()
     phase[0] = "EventBus()"
@@ -226,16 +235,25 @@ def lib_subscriptions(topics, events):
             i += 1
     except MemoryError:
         pass
+    if stage != "subscribe":
+        # The subscription could not be built: make subscribe() itself hit the full heap
+        # with subscriptions built before the fill.
+        for probe in probes:
+            try:
+                last_id = bus.subscribe(probe)
+            except MemoryError:
+                sub = probe
+                stage = "subscribe"
+                break
     count = bus.subscription_count()
     out["lib"] = count
     out["stopped_in"] = stage
-    problems = out["problems"] = []
+    problems = out["problems"]
     phase[0] = "checks after the failed subscribe"
     if stage != "subscribe":
         sub = None
         out["atomic"] = None
-        out["atomic_note"] = "the heap ran out while building the subscription, not in subscribe()"
-        out["problems"] = problems
+        out["atomic_note"] = "%d more subscriptions fitted: the failing call was not reached" % len(probes)
         return
     if bus.subscription_count() != count:
         problems.append("subscription_count() changed")
@@ -293,14 +311,20 @@ def main():
             phase[0] = "making 10 topics and events"
             topics = [EventTopic.Custom("t%d" % k) for k in range(N_TOPICS)]
             events = [Event.Custom("t%d" % k) for k in range(N_TOPICS)]
+            from helix_ipc import EventSubscription
+
+            phase[0] = "making 8 probe subscriptions"
+            probes = [EventSubscription("p", [topics[k]], handler) for k in range(8)]  # both fills hold them
             if FLOOR:
                 phase[0] = "floor fill (its 1 KB reserve)"
                 _reserve = reserve()  # held through the fill, as the library fill holds its own
                 phase[0] = "floor fill"
                 out["floor"] = floor_subscriptions(topics)
             else:
-                lib_subscriptions(topics, events)
+                lib_subscriptions(topics, events, probes)
     except MemoryError as e:
+        _out_room.clear()
+        gc.collect()
         out["error"] = "MemoryError in %s: %s" % (phase[0], e.args[0] if e.args else "")
         if phase[0] in ("EventBus()", "MessageRouter()"):
             out["lib"] = 0
@@ -308,14 +332,18 @@ def main():
             out["atomic_note"] = "the registry object itself did not fit"
         if phase[0].startswith("checks"):
             out["atomic"] = False
-            out.setdefault("problems", []).append("the checks hit MemoryError: " + out["error"])
+            out["problems"].append("the checks hit MemoryError: " + out["error"])
+    _out_room.clear()
+    gc.collect()
     if BOARD:
-        gc.collect()
         try:
-            out["board_problems"] = support.board_mode_problems(load_library=False)
+            out["board_problems"] = boardmode.problems(load_library=False)
         except MemoryError:
             out["board_problems"] = ["the board-mode check itself hit MemoryError"]
-    print("FIT " + json.dumps(out))
+    for k in out:  # one small line per field: writing needs little heap
+        if out[k] is not None:
+            print("FITKV", k, json.dumps(out[k]))
+    print("FIT-END")
 
 
 main()

@@ -106,26 +106,31 @@ def run_suite(mode, cmd, sections):
 
 
 def run_fit(libdir):
-    # fit.py imports host_tests/support.py (board mode) in both modes: as .mpy, so that
-    # compiling it does not take (and fragment) the small heap before the fill.
-    subprocess.run([str(BIN / "mpy-cross"), "-O3", "-march=x64", "-o", str(Path(libdir) / "support.mpy"),
-                    str(ROOT / "host_tests" / "support.py")], check=True)
+    # fit.py and host_tests/boardmode.py run from .mpy: compiling them would take (and
+    # fragment) the small heap before the fill.
+    for src in (HERE / "fit.py", ROOT / "host_tests" / "boardmode.py"):
+        subprocess.run([str(BIN / "mpy-cross"), "-O3", "-march=x64", "-o", str(Path(libdir) / (src.stem + ".mpy")),
+                        str(src)], check=True)
     rows = []
     for what in ("modules", "subscriptions"):
         for heap in FIT_HEAPS:
             for mode in MP_MODES:
                 r = {"name": "%s before MemoryError, %s heap" % (what, heap), "group": "fit", "mode": mode}
                 for fill in ("--floor", "--lib"):  # two fresh processes: floor, then library
-                    cmd = [MICROPYTHON, "-X", "heapsize=" + heap, str(HERE / "fit.py"), what, str(libdir), fill]
-                    if mode == "board":
-                        cmd.append("--board")
+                    argv = ["fit", what, str(libdir), fill] + (["--board"] if mode == "board" else [])
+                    cmd = [MICROPYTHON, "-X", "heapsize=" + heap, "-c",
+                           "import sys\nsys.argv[:] = %r\nsys.path.insert(0, %r)\nimport fit\n" % (argv, str(libdir))]
                     proc = subprocess.run(cmd, cwd=str(ROOT), capture_output=True, text=True, timeout=300)
-                    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("FIT ")]
-                    if not line:
+                    lines = proc.stdout.splitlines()
+                    if "FIT-END" not in lines:
                         r["skipped"] = "fit.py %s exit %d: %s" % (
-                            fill, proc.returncode, (proc.stderr.strip().splitlines() or ["no output"])[-1])
+                            fill, proc.returncode, ((proc.stderr + proc.stdout).strip().splitlines() or ["no output"])[-1])
                         break
-                    got = json.loads(line[0][4:])
+                    got = {}
+                    for ln in lines:
+                        if ln.startswith("FITKV "):
+                            _, key, value = ln.split(" ", 2)
+                            got[key] = json.loads(value)
                     if fill == "--floor":
                         r["floor"] = got.get("floor")
                         if got.get("error"):
