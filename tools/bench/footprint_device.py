@@ -15,10 +15,10 @@ what = sys.argv[1]
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 sys.path.insert(0, sys.argv[2])
 sys.path.insert(0, _here + "/../../host_tests")
-import support  # noqa: E402 - in both modes, so both start with the same interned names
+import boardmode  # noqa: E402 - host_tests/boardmode.py, in both modes: both start with the same names
 
 if "--board" in sys.argv[3:]:
-    support.enter_board_mode()
+    boardmode.enter()
 
 _PARTS = {
     "import:helix_ipc": "helix_ipc",
