@@ -24,15 +24,6 @@ class MessagePriority:
     CRITICAL = 3
 
 
-def check_priority(priority):
-    """`priority` if it is a MessagePriority value; TypeError/ValueError otherwise."""
-    return check_int(priority, "priority", 0, 3)
-
-
-def check_module_id(module_id, what="module_id"):
-    return check_int(module_id, what, 0)
-
-
 def type_error(what, expected, value):
     """TypeError("<what> must be <expected>, got <type of value>")."""
     return TypeError("%s must be %s, got %s" % (what, expected, type(value).__name__))
@@ -77,7 +68,7 @@ class Id(ModuleAddress):
     """The module registered under this id (an int >= 0)."""
 
     def __init__(self, module_id):
-        self.value = check_module_id(module_id)
+        self.value = check_int(module_id, "module_id", 0)
 
 
 class Name(ModuleAddress):
@@ -141,7 +132,7 @@ class Request:
 
     def with_priority(self, priority):
         """Set the MessagePriority; returns the request."""
-        self.priority = check_priority(priority)
+        self.priority = check_int(priority, "priority", 0, 3)
         return self
 
     def __repr__(self):

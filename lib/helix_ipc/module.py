@@ -87,7 +87,8 @@ class ModuleHost:
         A module whose init registers itself under ctx.module_id and its own name (as
         the seed's example does) keeps that registration: the host does not register
         handle_request over it, and unload still unregisters the id."""
-        from .messages import check_module_id, check_name
+        from .errors import check_int
+        from .messages import check_name
 
         name = check_name(getattr(module, "name", None), "module.name")
         if name in self._loaded:
@@ -101,7 +102,7 @@ class ModuleHost:
             while router.is_registered(module_id):
                 module_id += 1
         else:
-            check_module_id(module_id)
+            check_int(module_id, "module_id", 0)
             if router.is_registered(module_id):
                 raise AlreadyRegistered("module id %d is already registered with the router" % module_id)
         ctx = Context(module_id, name, self.bus, router)

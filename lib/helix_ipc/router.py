@@ -43,7 +43,7 @@ import sys
 
 from ._compat import const, micropython, new_lock
 from .errors import AlreadyRegistered, ChannelFull, ModuleNotFound, check_int
-from .messages import Error, ModuleAddress, Rejected, Response, check_module_id, check_name, check_priority, type_error
+from .messages import Error, ModuleAddress, Rejected, Response, check_name, type_error
 from .messages import Id as _Id, Name as _Name, Request as _Request, Success as _Success
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
@@ -176,7 +176,7 @@ class MessageRouter:
         """Register `handler(request) -> Response` under `module_id` and `name`.
         `mailbox_capacity` (default: the router's) bounds the module's mailbox.
         Raises AlreadyRegistered when the id or the name is taken."""
-        check_module_id(module_id)
+        check_int(module_id, "module_id", 0)
         check_name(name)
         if not callable(handler):
             raise type_error("handler", "callable", handler)
@@ -215,7 +215,7 @@ class MessageRouter:
     def unregister(self, module_id):
         """Remove the module; False if no module has that id. Every request still
         waiting in its mailbox with a callback is answered with Response.Error."""
-        check_module_id(module_id)
+        check_int(module_id, "module_id", 0)
         m = self._ids.get(module_id)
         if m is None:
             return False
@@ -402,7 +402,7 @@ class MessageRouter:
             self._check_queue(m, to, request, callback)  # raises, but for a Request subclass
         p = request.priority
         if p.__class__ is not _int or p < 0 or p > 3:
-            check_priority(p)  # raises
+            check_int(p, "priority", 0, 3)  # raises
         lock = self._lock
         lock.acquire()
         try:
