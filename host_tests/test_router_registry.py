@@ -1,8 +1,8 @@
-# Tests for the router's registry as send sees it: the rebuilt, spread-out lookup
-# tables (every registered id and name found, whatever their shape, across register /
-# unregister churn), names too long to intern, and `to` values of the wrong type
-# (bool, float, unhashable) raising TypeError that names the argument instead of
-# reaching a module. Zero-allocation proofs for big registries are here too.
+# Tests for the router's registry as send sees it: the two tables, changed in place and
+# copied into bigger ones as they fill (every registered id and name found, whatever
+# their shape, across register / unregister churn), long names, and `to` values of the
+# wrong type (bool, float, unhashable) raising TypeError that names the argument instead
+# of reaching a module. Zero-allocation proofs for big registries are here too.
 import random
 
 from support import assert_no_alloc, need_heap_lock, raises
@@ -115,9 +115,8 @@ def test_empty_router_rejects_bad_to_the_same_way():
 
 
 def test_a_very_long_name_still_routes():
-    # MicroPython cannot intern names past its qstr length limit (255 bytes on the
-    # unix port); such a module is served by the slow path, and the fast path's
-    # rejection of unhashable `to` values still holds.
+    # A name longer than MicroPython's qstr limit (255 bytes on the unix port) is an
+    # ordinary str key like any other.
     r = MessageRouter()
     long_name = "x" * 300
     r.register(3, long_name, replier(b"long"))
@@ -159,9 +158,8 @@ def test_send_in_a_big_registry_allocates_nothing():
 
 def test_a_thousand_registrations_fit_the_default_heap():
     # Under MicroPython this runs in its own process with the unix port's default heap
-    # (2 MB). Registration must not churn big temporary tables: rebuilding every lookup
-    # table at every register fragmented that heap until a table no longer fit
-    # (MemoryError at ~600-900 modules).
+    # (2 MB). Registration must not churn big temporary tables (a design that rebuilt
+    # every table at every register fragmented that heap: MemoryError at ~600-900).
     r = MessageRouter()
     ok = Response.ok()
 
@@ -180,9 +178,9 @@ def test_a_thousand_registrations_fit_the_default_heap():
 
 
 def test_heavy_churn_keeps_every_lookup_right():
-    # Unregister leaves deleted-key slots in the copied tables until the next rebuild;
-    # many cycles of removing and re-adding (also shrinking to a few modules and
-    # growing back) must keep hits and misses right.
+    # Unregister leaves deleted-key slots in the tables until the next copy; many
+    # cycles of removing and re-adding (also shrinking to a few modules and growing
+    # back) must keep hits and misses right.
     r = MessageRouter()
     live = {}
     serial = 0
