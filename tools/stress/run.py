@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 import scenarios  # noqa: E402
 
 MEMORY_HEAP = "256k"  # the memory scenarios' heap on the unix port (a board-sized heap)
-TIMEOUT_S = 1800
+TIMEOUT_S = 120  # per run, plus 300 s per unit of scale: a deadlock fails, it does not hang make stress
 
 
 def _micropython():
@@ -49,11 +49,13 @@ def run_one(cmd, flags, name, scale):
     if cmd[0].endswith("micropython") and name.startswith("memory_"):
         cmd = cmd + ["-X", "heapsize=" + MEMORY_HEAP]
     argv = cmd + [str(HERE / "child.py")] + flags + [name, repr(scale)]
+    timeout = TIMEOUT_S + 300 * scale
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(argv, cwd=str(ROOT), capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return "fail", time.monotonic() - t0, "timed out after %d s" % TIMEOUT_S, ""
+        proc = subprocess.run(argv, cwd=str(ROOT), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return "fail", time.monotonic() - t0, "timed out after %d s (a deadlock?)" % timeout, out[-3000:]
     secs = time.monotonic() - t0
     for line in proc.stdout.splitlines():
         if line.startswith("@@STRESS@@ "):
