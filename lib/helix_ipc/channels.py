@@ -9,9 +9,11 @@
 #   clone() and close() may run in any thread at any time. A refusal because the queue
 #   is full is counted while the lock is held, so `stats().dropped` is exact.
 # - `Sender.send_from_isr`: hard-IRQ safe (no allocation, never raises, never waits). It
-#   only tries the lock: when a send on another thread or core, or in the code the IRQ
-#   interrupted, holds it at that instant, the item is refused (False) and counted on
-#   that Sender (summed into `stats().dropped`), as a full or closed channel is.
+#   only tries the lock: when a send on another thread or core holds it at that instant
+#   (or, rarely, the send the IRQ interrupted, in the instant between taking the lock and
+#   masking IRQs), the item is refused (False) and counted on that Sender (summed into
+#   `stats().dropped`), as a full or closed channel is. Task sends mask IRQs while they
+#   write where machine.disable_irq exists, so an IRQ on their core waits instead.
 # - The Receiver belongs to one thread at a time (scheduler, main loop or a thread); it
 #   takes no lock: the producers own the write counter, the consumer the read counter.
 # - clone(), close(), stats(): task context, any thread. Give each thread or IRQ that
@@ -30,7 +32,7 @@
 # bytecode versions missed the BENCH.md goal (send + try_recv <= 1.5x the ring floor:
 # ~1.6x on the unix port, ~1.3-1.4x native). Native code costs ~470 B more .mpy on armv6m.
 
-from ._compat import const, new_lock, disable_irq, enable_irq, micropython
+from ._compat import const, new_lock, disable_irq, enable_irq, machine_module, micropython
 from .errors import ChannelFull, ChannelClosed, ChannelEmpty, check_int
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
@@ -40,6 +42,11 @@ _CMASK = const((1 << 29) - 1)  # free-running counters wrap here (a multiple of 
 _MAX_CAPACITY = const(65536)
 
 _STAT_FIELDS = ("sent", "received", "queue_length", "capacity", "dropped")
+
+# Where machine.disable_irq exists (boards, the host machine), a task-context send also
+# masks IRQs while it writes, so that an IRQ on its core waits a few microseconds instead
+# of finding the lock held; elsewhere (CPython, the unix port) there is nothing to mask.
+_MASK_IRQ = hasattr(machine_module(), "disable_irq")
 
 
 class _IrqLock:
@@ -206,6 +213,22 @@ class Receiver:
             self._sent = (s + 1) & _CMASK
             lock.release()
             return
+        self._checked(s, item)
+
+    @micropython.native
+    def _push_masked(self, item):
+        # _push with IRQs masked while the item is written (see _MASK_IRQ).
+        lock = self._lock
+        lock.acquire()  # first: never wait for the lock with IRQs masked
+        st = disable_irq()
+        s = self._sent
+        if ((s - self._received) & _CMASK) < self._limit:
+            self._buf[s & self._mask] = item
+            self._sent = (s + 1) & _CMASK
+            enable_irq(st)
+            lock.release()
+            return
+        enable_irq(st)
         self._checked(s, item)
 
     def _checked(self, s, item):
