@@ -429,7 +429,8 @@ class MessageRouter:
 
     def _refuse(self, m):
         # queue found the module unregistered meanwhile, or its mailbox full (lock held).
-        if self._ids.get(m.id) is not m:
+        alive = self._ids.get(m.id) is m
+        if not alive:
             raise ModuleNotFound("queue: %s was unregistered" % m.label())
         self.messages_refused = (self.messages_refused + 1) & _MASK
         raise ChannelFull("queue: the mailbox of %s is full (%d requests)" % (m.label(), m.capacity))
