@@ -53,7 +53,8 @@ def check_capacity(capacity):
 
 
 def _print(where, error):
-    print("helix_ipc: %s: %r" % (where, error), file=sys.stderr)
+    # The default report of an IsrQueue on its own (a bus passes its error_hook).
+    print("helix_ipc: %s: %s: %s" % (where, type(error).__name__, error), file=sys.stderr)
 
 
 class IsrQueue:
