@@ -11,7 +11,7 @@
 #
 # Every MicroPython row runs in two modes of the unix port: "unix" (as it is) and
 # "board" (sys.exc_info hidden before helix_ipc is imported, as on rp2/esp32: the
-# board-mode stand-in of host_tests/support.py). A goal of shared/BENCH.md is met only
+# board-mode stand-in of host_tests/boardmode.py). A goal of shared/BENCH.md is met only
 # when both modes meet it; CPython goals are judged on CPython. Prints one table (each
 # row, every mode, goal, verdict) and a closing count of met/missed goals, and writes
 # everything to build/bench/results.json.
