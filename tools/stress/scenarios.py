@@ -102,6 +102,13 @@ def _fast_switching():
     return old
 
 
+def _pause():
+    # inside a spin-wait: CPython hands the GIL over (spinning there only delays the
+    # thread waited for); MicroPython threads run truly in parallel and keep spinning
+    if not MICROPYTHON:
+        time.sleep(0)
+
+
 def _restore_switching(old):
     if old is not None:
         sys.setswitchinterval(old)
@@ -165,6 +172,7 @@ def channel_churn(scale):
                     i += 1
                 except ChannelFull:
                     full += 1
+                    _pause()
                     if stop[0]:
                         return
             me.close()
@@ -185,7 +193,7 @@ def channel_churn(scale):
                 # let the receiver catch up half way (so that both drops and deliveries
                 # keep happening while the main thread churns)
                 while len(me) > cap // 2 and not stop[0]:
-                    pass
+                    _pause()
         isr_refused[0] = dropped
         me.close()
 
@@ -348,7 +356,7 @@ def isr_flood(scale):
                 # on average an IRQ source is slower than its drain: after a drop let
                 # the drain catch up half way, so drops and deliveries interleave
                 while accepted - state[1] > cap // 2 and not stop[0]:
-                    pass
+                    _pause()
         refused[0] = dropped
 
     poll = bus.poll
@@ -513,13 +521,17 @@ def _squeeze(hole):
     # Exhaust the heap except one hole of about `hole` bytes, with automatic collection
     # off: a failing allocation then raises at once instead of collecting first (so the
     # fill is quick, and the call under test fails exactly where it runs out). The hole
-    # is a bytearray in _HOLD[0]. Returns the number of slots used. The caller then
+    # is a bytearray in _HOLD[0]. Returns the number of slots used (-1 when the heap
+    # has no free block of that size: the call needs a bigger one). The caller then
     # tops the heap up inline (returning from a function frees its heap-allocated
     # frame: _fill's and this one's), drops the hole, collects and calls;
     # _release(j) undoes it all.
     gc.collect()
+    try:
+        _HOLD[0] = bytearray(hole - 32) if hole >= 32 else None
+    except MemoryError:
+        return -1  # no such hole left in this heap: the call cannot be squeezed further
     gc.disable()
-    _HOLD[0] = bytearray(hole - 32) if hole >= 32 else None
     return _fill(1, 1 << 20)
 
 
@@ -557,6 +569,8 @@ def _sweep(attempt, check, step=32, limit=16384):
     hole = 0
     while hole <= limit:
         j = _squeeze(hole)
+        if j < 0:
+            break
         # top up inline (the frames _squeeze freed on return are free blocks now, and
         # the fill left garbage): until a collection finds nothing more to free
         for _ in range(8):
@@ -585,7 +599,11 @@ def _sweep(attempt, check, step=32, limit=16384):
             sizes.append(msg)
         check()
         hole += step
-    raise AssertionError("still MemoryError with %d bytes free" % limit)
+    if hole > limit:
+        raise AssertionError("still MemoryError with %d bytes free" % limit)
+    # no free block of `hole` bytes is left in this heap: the call gets the whole heap
+    attempt()
+    return fails, sizes, hole
 
 
 def _modules(router, count, first=100):
