@@ -79,3 +79,22 @@ def test_hard_irq_sends_beside_task_sends_exact_counts():
     s = rx.stats()
     assert s.sent == sent + prod.accepted == s.received
     assert s.dropped == full + prod.refused, (s, full, prod.refused)
+
+
+def _send_recv(tx, rx):
+    tx.send(1)
+    return rx.try_recv()
+
+
+def test_masked_send_allocates_nothing():
+    # With the host machine's disable_irq (MicroPython: it is `machine` here) task sends
+    # take the IRQ-masking path; it allocates nothing either.
+    hostmachine("rp2")
+    from helix_ipc import channels
+
+    tx, rx = channel(2)
+    if support.MICROPYTHON:
+        assert channels._MASK_IRQ and tx.send == rx._push_masked
+    _send_recv(tx, rx)
+    assert support.assert_no_alloc(_send_recv, tx, rx) == 1
+    assert support.frame_alloc(_send_recv, tx, rx) == 0

@@ -32,6 +32,8 @@
 # bytecode versions missed the BENCH.md goal (send + try_recv <= 1.5x the ring floor:
 # ~1.6x on the unix port, ~1.3-1.4x native). Native code costs ~470 B more .mpy on armv6m.
 
+import sys
+
 from ._compat import const, new_lock, disable_irq, enable_irq, machine_module, micropython
 from .errors import ChannelFull, ChannelClosed, ChannelEmpty, check_int
 
@@ -43,10 +45,12 @@ _MAX_CAPACITY = const(65536)
 
 _STAT_FIELDS = ("sent", "received", "queue_length", "capacity", "dropped")
 
-# Where machine.disable_irq exists (boards, the host machine), a task-context send also
-# masks IRQs while it writes, so that an IRQ on its core waits a few microseconds instead
-# of finding the lock held; elsewhere (CPython, the unix port) there is nothing to mask.
-_MASK_IRQ = hasattr(machine_module(), "disable_irq")
+# Where machine.disable_irq exists and IRQ handlers may be hard (rp2, bare metal, the host
+# machine), a task-context send also masks IRQs while it holds the lock, so that an IRQ
+# on its core waits a few microseconds instead of finding the lock held. Not on CPython
+# or the unix port (nothing to mask), nor on esp32, which runs every Python IRQ handler
+# soft (scheduled: never inside native code).
+_MASK_IRQ = hasattr(machine_module(), "disable_irq") and sys.platform != "esp32"
 
 
 class _IrqLock:
@@ -115,7 +119,7 @@ class Sender:
         self._rx = rx
         self.capacity = rx.capacity
         # bound once, so that `tx.send` allocates nothing; _closed_send once closed
-        self.send = self.try_send = rx._push
+        self.send = self.try_send = rx._push_masked if _MASK_IRQ else rx._push
         self._busy = 0  # send_from_isr refusals while the lock was held (written here only)
 
     def send_from_isr(self, item):
@@ -181,8 +185,8 @@ class Sender:
 class Receiver:
     """The receiving end of a channel, and the channel's state; one thread receives at
     a time. `try_recv()`: the oldest item; raises ChannelEmpty when empty and open,
-    ChannelClosed when empty and closed (this receiver, or every sender). `set_notify(fn)`: see the
-    module header."""
+    ChannelClosed when empty and closed (this receiver, or every sender).
+    `set_notify(fn)`: see the module header."""
 
     def __init__(self, capacity):
         size = 1
@@ -217,7 +221,8 @@ class Receiver:
 
     @micropython.native
     def _push_masked(self, item):
-        # _push with IRQs masked while the item is written (see _MASK_IRQ).
+        # _push with IRQs masked from just after taking the lock to just after releasing
+        # it (see _MASK_IRQ): an IRQ that came meanwhile runs once the lock is free.
         lock = self._lock
         lock.acquire()  # first: never wait for the lock with IRQs masked
         st = disable_irq()
@@ -225,8 +230,8 @@ class Receiver:
         if ((s - self._received) & _CMASK) < self._limit:
             self._buf[s & self._mask] = item
             self._sent = (s + 1) & _CMASK
-            enable_irq(st)
             lock.release()
+            enable_irq(st)
             return
         enable_irq(st)
         self._checked(s, item)
