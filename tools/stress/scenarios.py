@@ -142,7 +142,7 @@ def channel_churn(scale):
     _thread = _need_threads()
     from helix_ipc import ChannelClosed, ChannelEmpty, ChannelFull, channel
 
-    n = _n(150000, scale, 3000)  # items per producer thread
+    n = _n(150000, scale, 2000)  # items per producer thread
     swap = 97  # a producer swaps its Sender for a clone every `swap` items
     producers = 2
     main_ctx = producers  # the main thread's markers on A
@@ -862,6 +862,35 @@ def _check_hook(calls, want, what):
         _true(name in str(where), "%s: error_hook call %d: where=%r does not name %r" % (what, k, where, name))
 
 
+def _bad_posts_case(n, bad):
+    # n IRQ posts, those at positions `bad` with a kind that is no event class (None, a
+    # str): they return False, each is counted once (dropped or errors) and reaches the
+    # bus's error_hook as an exception object, in posting order; the others are
+    # delivered in order. Returns the number of exceptions.
+    from helix_ipc import Event, EventBus, EventSubscription, EventTopic
+
+    bus = EventBus(isr_capacity=n)
+    hook = _hook(bus)
+    got = []
+    bus.subscribe(EventSubscription("irq", [EventTopic.INTERRUPT], lambda event: got.append(event.vector)))
+    res = []
+    for i in range(n):
+        kind = Event.Interrupt if i not in bad else (None if i % 2 else "not a kind")
+        res.append(bus.publish_from_isr(kind, i, 0))
+    bus.poll()
+    what = "IRQ posts n=%d bad=%r" % (n, bad)
+    _eq(res, [i not in bad for i in range(n)], what + ": publish_from_isr results")
+    _eq(got, [i for i in range(n) if i not in bad], what + ": delivered")
+    _eq(len(hook), len(bad), what + ": error_hook calls")
+    for where, error in hook:
+        _true(isinstance(error, Exception), "%s: error_hook got %r, not an exception object" % (what, error))
+    st = bus.isr_stats()
+    _eq(_stat(st, "posted"), n, what + ": isr_stats().posted")
+    _eq(_stat(st, "delivered"), n - len(bad), what + ": isr_stats().delivered")
+    _eq(_stat(st, "dropped") + _stat(st, "errors"), len(bad), what + ": isr_stats() dropped + errors")
+    return len(bad)
+
+
 def raising_bus(scale):
     """N subscribers of one topic (N = 1..), some raising: each alone at every
     position, first+last, every other, all; by subscription order and by reversed
@@ -917,6 +946,7 @@ def raising_bus(scale):
                 st = bus.isr_stats()
                 _eq(_stat(st, "delivered"), repeats // 2, "n=%d: isr_stats().delivered" % n)
                 _eq(_stat(st, "errors"), 0, "n=%d: isr_stats().errors (handler failures are the handlers')" % n)
+            raised_total += _bad_posts_case(n, raisers)
     return [("publishes", publishes), ("exceptions", raised_total)]
 
 
