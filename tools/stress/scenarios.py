@@ -137,7 +137,7 @@ def channel_churn(scale):
     _thread = _need_threads()
     from helix_ipc import ChannelClosed, ChannelEmpty, ChannelFull, channel
 
-    n = _n(150000, scale, 2000)  # items per producer thread
+    n = _n(300000, scale, 2000)  # items per producer thread
     swap = 97  # a producer swaps its Sender for a clone every `swap` items
     producers = 2
     main_ctx = producers  # the main thread's markers on A
@@ -323,7 +323,7 @@ def isr_flood(scale):
     _thread = _need_threads()
     from helix_ipc import Event, EventBus, EventSubscription, EventTopic
 
-    n = _n(400000, scale, 5000)
+    n = _n(600000, scale, 5000)  # two bytearrays of n: 1.2 MB of the unix port's 2 MB heap
     cap = 64
     bus = EventBus(isr_capacity=cap)
     got, state, handler = _interrupt_recorder(n)
@@ -666,7 +666,7 @@ def memory_register(scale):
     id and name unknown and unreachable, every earlier module reachable by id and
     name), and registering again after the heap is freed works."""
     _heap_tools()
-    counts = list(range(_n(40, scale, 6)))
+    counts = list(range(_n(64, scale, 6)))
     total = 0
     distinct = 0
     for count in counts:
@@ -745,7 +745,7 @@ def memory_subscribe(scale):
     reaches exactly the earlier subscribers once each), and subscribing the same
     subscription again after the heap is freed works."""
     _heap_tools()
-    counts = list(range(_n(40, scale, 6)))
+    counts = list(range(_n(64, scale, 6)))
     total = 0
     distinct = 0
     for count in counts:
@@ -822,7 +822,7 @@ def memory_queue(scale):
     request's callback is never called, process_mailbox delivers exactly the earlier
     requests in priority order, and queueing again after the heap is freed works."""
     _heap_tools()
-    levels = list(range(_n(40, scale, 6)))
+    levels = list(range(_n(64, scale, 6)))
     total = 0
     distinct = 0
     for level in levels:
