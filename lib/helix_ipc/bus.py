@@ -411,6 +411,11 @@ class EventBus:
                     return s
         return None
 
+    def stream(self, topics, capacity=16):
+        """An EventStream: a subscription whose events queue for a task (helix_ipc.aio)."""
+        from .aio import EventStream
+        return EventStream(self, topics, capacity)
+
     def subscription_count(self):
         """Number of subscriptions, paused ones included."""
         return self._count
