@@ -170,9 +170,16 @@ class Sender:
         self._busy = 0
         rx._relimit()  # after the last one, a send bound before its close is refused too
         lock.release()
+        if rx._notify is not None:  # a task waiting to receive may see the end
+            rx._notify()
 
     def is_closed(self):
         return self.send is _closed_send or self._rx._closed
+
+    def send_async(self, item, timeout_ms=None):
+        """`await tx.send_async(item, timeout_ms=None)`: see helix_ipc.aio."""
+        from .aio import send
+        return send(self, item, timeout_ms)
 
     __len__ = _len
     is_empty = _is_empty
@@ -314,9 +321,20 @@ class Receiver:
         self._closed = True
         self._relimit()
         lock.release()
+        if self._notify is not None:  # waiting senders see it closed
+            self._notify()
 
     def is_closed(self):
         return self._closed or not self._senders
+
+    def recv(self, timeout_ms=None):
+        """`await rx.recv(timeout_ms=None)`: see helix_ipc.aio."""
+        from .aio import recv
+        return recv(self, timeout_ms)
+
+    def __aiter__(self):
+        from .aio import Items
+        return Items(self)
 
     __len__ = _len
     is_empty = _is_empty
@@ -360,6 +378,8 @@ class OneShotSender:
             raise ChannelClosed("oneshot closed")
         rx._value = value
         rx._state = _READY
+        if rx._notify is not None:
+            rx._notify()
 
     def close(self):
         """Give up without sending: the receiver then gets ChannelClosed."""
@@ -380,6 +400,7 @@ class OneShotReceiver:
 
     _state = _EMPTY
     _value = None
+    _notify = None  # the asyncio layer's hook: called once sent or closed
 
     def try_recv(self):
         s = self._state
@@ -398,6 +419,13 @@ class OneShotReceiver:
     def close(self):
         if self._state == _EMPTY:
             self._state = _ABANDONED
+            if self._notify is not None:
+                self._notify()
+
+    def recv(self, timeout_ms=None):
+        """`await oneshot_rx.recv(timeout_ms=None)`: see helix_ipc.aio."""
+        from .aio import recv_once
+        return recv_once(self, timeout_ms)
 
 
 def oneshot():

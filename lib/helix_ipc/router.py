@@ -241,6 +241,8 @@ class MessageRouter:
                 if gone is None:  # its first queue raced with this unregister
                     gone = Error("%s was unregistered before handling the request" % m.label())
                 self._deliver(m, request, mb.callback, gone)
+        if mb is not None and mb.notify is not None:  # a serve() task ends
+            mb.notify()
         return True
 
     def module_count(self):
@@ -471,6 +473,18 @@ class MessageRouter:
             self._missing(module_id, "mailbox_size", "module_id")
         mb = m.mailbox
         return 0 if mb is None else mb.count
+
+    late_responses = 0  # responses to request()s that had timed out or were cancelled
+
+    def request(self, to, request, timeout_ms=None):
+        """`await router.request(to, request, timeout_ms=None) -> Response`: see helix_ipc.aio."""
+        from .aio import request as ask
+        return ask(self, to, request, timeout_ms)
+
+    def serve(self, module_id):
+        """`await router.serve(module_id)`: see helix_ipc.aio."""
+        from .aio import serve
+        return serve(self, module_id)
 
     def mailbox_capacity(self, module_id):
         """How many requests the module's mailbox holds at most."""
