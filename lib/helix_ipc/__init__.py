@@ -19,6 +19,7 @@ _attrs = (
     "router MessageRouter global_router send_request send_to",
     "module Module Context ModuleHost",
     "tick TickSource",
+    "aio EventStream",
 )
 
 
