@@ -122,6 +122,18 @@ def test_custom_topics_equal_by_name_and_key_a_dict():
     assert EventTopic.Custom("TICK") != EventTopic.TICK
     assert a != "sensor"
     assert EventTopic.Custom("ALL") != EventTopic.ALL
+    # ... whichever side the comparison starts from (a constant compares by identity)
+    assert EventTopic.TICK != EventTopic.Custom("TICK") and not (EventTopic.TICK == EventTopic.Custom("TICK"))
+    assert EventTopic.ALL != EventTopic.Custom("ALL")
+    assert "sensor" != a
+    assert EventTopic.Custom("TICK") not in set(_BUILTIN_TOPICS)
+    assert len({EventTopic.TICK, EventTopic.Custom("TICK"), EventTopic.Custom("TICK")}) == 2
+
+
+def test_custom_event_topic_is_built_once():
+    e = Event.Custom("net.up")
+    assert e.topic is e.topic
+    assert isinstance(e.topic, EventTopic.Custom) and e.topic.name == "net.up"
 
 
 def test_custom_data_must_be_bytes_like():
@@ -136,6 +148,8 @@ def test_custom_name_must_be_a_non_empty_str():
     for make in (EventTopic.Custom, Event.Custom):
         e = raises(TypeError, make, 5)
         assert "name" in str(e)
+        e = raises(TypeError, make, 5, 5) if make is Event.Custom else e
+        assert "name" in str(e)  # the name is checked first
         raises(TypeError, make, None)
         raises(TypeError, make, b"bytes")
         e = raises(ValueError, make, "")
@@ -152,7 +166,10 @@ def test_event_responses():
     assert isinstance(err, EventResponse) and isinstance(err, EventResponse.Error)
     assert err.message == "disk on fire"
     assert err == EventResponse.Error("disk on fire") and err != EventResponse.Error("other")
-    assert err != EventResponse.HANDLED
+    assert err != EventResponse.HANDLED and EventResponse.HANDLED != err
+    assert hash(err) == hash(EventResponse.Error("disk on fire"))
+    assert {err: 1}[EventResponse.Error("disk on fire")] == 1
+    assert EventResponse.HANDLED == EventResponse.HANDLED and EventResponse.HANDLED != EventResponse.IGNORED
     assert repr(err) == "EventResponse.Error('disk on fire')"
 
 

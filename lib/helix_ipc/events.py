@@ -30,6 +30,26 @@ def _check_name(name, what):
         raise TypeError("%s must be a str, got %s" % (what, type(name).__name__))
     if not name:
         raise ValueError("%s must not be empty" % what)
+    return name
+
+
+# Value equality for the classes that list their fields in `_fields` (the Event variants,
+# custom topics, EventResponse.Error): the same class and equal fields. One pair of
+# functions shared by all of them (each function is ~80-150 B of import heap).
+def _eq(self, other):
+    if type(other) is not type(self):
+        return False
+    for f in self._fields:
+        if getattr(other, f) != getattr(self, f):
+            return False
+    return True
+
+
+def _hash(self):
+    h = id(type(self))
+    for f in self._fields:
+        h ^= hash(getattr(self, f))
+    return h
 
 
 class EventTopic:
@@ -46,15 +66,11 @@ class EventTopic:
     ALL: "EventTopic"
     Custom: "type[_CustomTopic]"
 
+    # The constants are singletons, equal only to themselves (object's __eq__/__hash__).
+
     def __init__(self, key, name):
         self._key = key  # a small int for the constants, the name (a str) for custom ones
         self.name = name  # the constant's name ("TICK") or the custom name
-
-    def __eq__(self, other):
-        return isinstance(other, EventTopic) and other._key == self._key
-
-    def __hash__(self):
-        return hash(self._key)
 
     def __repr__(self):
         if isinstance(self._key, str):
@@ -65,9 +81,12 @@ class EventTopic:
 class _CustomTopic(EventTopic):
     """EventTopic.Custom(name): a user-defined topic, equal to any other with that name."""
 
+    _fields = ("name",)
+    __eq__ = _eq
+    __hash__ = _hash
+
     def __init__(self, name):
-        _check_name(name, "custom topic name")
-        self._key = self.name = name
+        self._key = self.name = _check_name(name, "custom topic name")
 
 
 EventTopic.TICK = EventTopic(_K_TICK, "TICK")
@@ -78,7 +97,6 @@ EventTopic.PROCESS = EventTopic(_K_PROCESS, "PROCESS")
 EventTopic.INTERRUPT = EventTopic(_K_INTERRUPT, "INTERRUPT")
 EventTopic.ALL = EventTopic(_K_ALL, "ALL")
 EventTopic.Custom = _CustomTopic
-ALL_KEY = _K_ALL
 
 
 class MemoryPressureLevel:
@@ -126,26 +144,14 @@ class Event:
     Interrupt: "type[Interrupt]"  # noqa: F821
     Custom: "type[Custom]"  # noqa: F821
     _fields = ()  # type: tuple[str, ...]
-
-    def __eq__(self, other):
-        if type(other) is not type(self):
-            return False
-        for f in self._fields:
-            if getattr(other, f) != getattr(self, f):
-                return False
-        return True
-
-    def __hash__(self):
-        h = id(type(self))
-        for f in self._fields:
-            h ^= hash(getattr(self, f))
-        return h
+    __eq__ = _eq
+    __hash__ = _hash
 
     def __repr__(self):
-        out = "Event.%s(" % type(self).__name__
+        out = ""
         for f in self._fields:
             out += "%s=%r, " % (f, getattr(self, f))
-        return (out[:-2] if self._fields else out) + ")"
+        return "Event.%s(%s)" % (type(self).__name__, out[:-2])
 
 
 class Tick(Event):
@@ -238,21 +244,19 @@ class Custom(Event):
     EventTopic.Custom(name); `name` is fixed at construction."""
 
     _fields = ("name", "data")
+    _topic = None  # built on the first read of `topic`
 
     def __init__(self, name, data=b""):
-        _check_name(name, "custom event name")
+        self.name = self._topic_key = _check_name(name, "custom event name")
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes-like, got %s" % type(data).__name__)
-        self.name = name
         self.data = data
-        self._topic_key = name
-        self._topic = None
 
     @property
     def topic(self):
         t = self._topic
         if t is None:
-            t = self._topic = _CustomTopic(self._topic_key)
+            t = self._topic = _CustomTopic(self.name)
         return t
 
 
@@ -292,14 +296,12 @@ class EventResponse:
 class _ErrorResponse(EventResponse):
     """EventResponse.Error(message): the handler failed; counted in `errors`."""
 
+    _fields = ("message",)
+    __eq__ = _eq
+    __hash__ = _hash
+
     def __init__(self, message):
         self.message = message
-
-    def __eq__(self, other):
-        return isinstance(other, _ErrorResponse) and other.message == self.message
-
-    def __hash__(self):
-        return hash(self.message)
 
 
 EventResponse.HANDLED = EventResponse("HANDLED")
