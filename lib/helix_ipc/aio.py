@@ -28,7 +28,7 @@
 # the hooks from anywhere (see above).
 
 from ._compat import IS_MICROPYTHON, ticks_add, ticks_diff, ticks_ms
-from .errors import ChannelClosed, ChannelFull, ModuleNotFound, Timeout, check_int
+from .errors import ChannelClosed, ChannelFull, Timeout, check_int
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
     from typing import Any  # noqa: F401
@@ -83,7 +83,7 @@ class _Flag:
         import _thread
         import asyncio
 
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # type: ignore[attr-defined]  # CPython only
         fut = loop.create_future()
         self._loop = loop
         self._tid = _thread.get_ident()
