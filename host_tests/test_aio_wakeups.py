@@ -438,3 +438,71 @@ def test_cancelled_request_late_answer_dropped_and_counted():
             pass
 
     asyncio.run(main())
+
+
+def test_waiters_reused_after_timeout_and_cancel():
+    # the same object awaited again after a timed-out and a cancelled wait: woken as before
+    asyncio = _asyncio()
+
+    async def main():
+        tx, rx = channel(2)
+        for k in range(3):
+            try:
+                await rx.recv(2)
+                raise AssertionError("no timeout")
+            except Exception as e:
+                assert type(e).__name__ == "Timeout", e
+            t = asyncio.create_task(rx.recv(LONG))
+            await _settle(asyncio)
+            tx.send(k)
+            assert await asyncio.wait_for(t, LONG / 1000) == k
+            t = asyncio.create_task(rx.recv())
+            await _settle(asyncio)
+            t.cancel()
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+            t = asyncio.create_task(rx.recv())
+            await _settle(asyncio)
+            assert _waiting(rx) == 1
+            tx.send(10 + k)
+            assert await asyncio.wait_for(t, LONG / 1000) == 10 + k
+            assert _waiting(rx) == 0
+
+    asyncio.run(main())
+
+
+def test_request_answered_by_a_thread_while_timing_out_counts_once():
+    # a worker thread answers requests whose tasks time out around the same moment: each
+    # answer is either returned or counted in late_responses, never both, never lost
+    support.need_threads()
+    asyncio = _asyncio()
+
+    async def main():
+        router = MessageRouter()
+        router.register(1, "m", lambda req: Response.success(req.payload))
+        n = 60
+        stop = [False]
+
+        def worker():
+            while not stop[0]:
+                if not router.process_mailbox(1, 4):
+                    time.sleep(0.0005)
+
+        box = _start(worker)
+        answered = timed_out = 0
+        for i in range(n):
+            try:
+                await router.request(1, Request(0, "q"), i % 3)
+                answered += 1
+            except Exception as e:
+                assert type(e).__name__ == "Timeout", e
+                timed_out += 1
+        _until(lambda: router.mailbox_size(1) == 0, "the mailbox to empty")
+        stop[0] = True
+        await _joined(asyncio, box)
+        assert answered + timed_out == n
+        assert router.late_responses == timed_out, (router.late_responses, timed_out)
+
+    asyncio.run(main())

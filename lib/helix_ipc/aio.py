@@ -54,46 +54,48 @@ def _deadline(timeout_ms):
     return ticks_add(ticks_ms(), timeout_ms)
 
 
-class _Flag:
-    # CPython's stand-in for ThreadSafeFlag: set() from any thread; one task waits at a time.
-    def __init__(self):
-        self._state = False
-        self._fut = None  # type: Any
-        self._loop = None  # type: Any
-        self._tid = 0
+if not IS_MICROPYTHON:  # MicroPython has asyncio.ThreadSafeFlag (no class made there)
 
-    def set(self):
-        self._state = True  # first: a wait() that has not stored its future yet sees it
-        fut = self._fut
-        if fut is not None:
+    class _Flag:
+        # CPython's stand-in for ThreadSafeFlag: set() from any thread; one task waits at a time.
+        def __init__(self):
+            self._state = False
+            self._fut = None  # type: Any
+            self._loop = None  # type: Any
+            self._tid = 0
+
+        def set(self):
+            self._state = True  # first: a wait() that has not stored its future yet sees it
+            fut = self._fut
+            if fut is not None:
+                import _thread
+
+                if _thread.get_ident() == self._tid:
+                    _resolve(fut)
+                else:
+                    try:
+                        self._loop.call_soon_threadsafe(_resolve, fut)
+                    except RuntimeError:  # the loop is closed: nobody waits any more
+                        pass
+
+        def clear(self):
+            self._state = False
+
+        async def wait(self):
             import _thread
+            import asyncio
 
-            if _thread.get_ident() == self._tid:
-                _resolve(fut)
-            else:
-                try:
-                    self._loop.call_soon_threadsafe(_resolve, fut)
-                except RuntimeError:  # the loop is closed: nobody waits any more
-                    pass
-
-    def clear(self):
-        self._state = False
-
-    async def wait(self):
-        import _thread
-        import asyncio
-
-        loop = asyncio.get_running_loop()  # type: ignore[attr-defined]  # CPython only
-        fut = loop.create_future()
-        self._loop = loop
-        self._tid = _thread.get_ident()
-        self._fut = fut  # after loop and tid: set() reads them once it sees the future
-        try:
-            if not self._state:
-                await fut
-        finally:
-            self._fut = None
-        self._state = False
+            loop = asyncio.get_running_loop()  # type: ignore[attr-defined]  # CPython only
+            fut = loop.create_future()
+            self._loop = loop
+            self._tid = _thread.get_ident()
+            self._fut = fut  # after loop and tid: set() reads them once it sees the future
+            try:
+                if not self._state:
+                    await fut
+            finally:
+                self._fut = None
+            self._state = False
 
 
 def _resolve(fut):
@@ -275,7 +277,7 @@ async def _recv_once(rx, deadline, timeout_ms):
 
 # -- event streams ----------------------------------------------------------------------
 
-class EventStream:
+class EventStream(Items):
     """bus.stream(topics, capacity=16): a subscription whose events queue for a task.
 
     `async for event in stream:`, `await stream.next(timeout_ms=None)`. When the queue is
@@ -309,15 +311,6 @@ class EventStream:
         """`await stream.next(timeout_ms)`: the next event; ChannelClosed once closed."""
         return recv(self._rx, timeout_ms)
 
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        try:
-            return await recv(self._rx)
-        except ChannelClosed:
-            raise StopAsyncIteration
-
     def close(self):
         """Unsubscribe; queued events are discarded and waiting tasks get ChannelClosed."""
         rx = self._rx
@@ -340,7 +333,9 @@ class EventStream:
 # -- requests ---------------------------------------------------------------------------
 
 class _Reply:
-    # One awaited request: its response, and the flag of the task awaiting it.
+    # One awaited request: its response, and the flag of the task awaiting it. The
+    # answer (any thread) and the task giving up decide under the router's lock (never
+    # held while callbacks run) whether the response is taken or late.
     def __init__(self, router):
         self.router = router
         self.response = None  # type: Any
@@ -349,12 +344,25 @@ class _Reply:
         self.answer = self._answer
 
     def _answer(self, response):
+        r = self.router
+        lock = r._lock
+        lock.acquire()
         if self.waiting:
             self.response = response
-            self.flag.set()
         else:
-            r = self.router
             r.late_responses = (r.late_responses + 1) & 0x1FFFFFFF
+        lock.release()
+        self.flag.set()
+
+    def give_up(self):
+        # the task timed out or was cancelled: an answer that came meanwhile is late too
+        r = self.router
+        lock = r._lock
+        lock.acquire()
+        self.waiting = False
+        if self.response is not None:
+            r.late_responses = (r.late_responses + 1) & 0x1FFFFFFF
+        lock.release()
 
 
 def request(router, to, req, timeout_ms=None):
@@ -370,8 +378,9 @@ async def _request(router, to, req, deadline, timeout_ms):
     try:
         while reply.response is None:
             await _sleep(reply, deadline, timeout_ms)
-    finally:
-        reply.waiting = False
+    except BaseException:  # Timeout or cancelled: give up; an answer from now on is late
+        reply.give_up()
+        raise
     return reply.response
 
 
