@@ -90,8 +90,10 @@ def test_timeout_ms_bad_values_raise_at_the_call():
         lambda t: stream.next(t), lambda t: router.request(1, Request(0, "t"), t),
     )
     for call in calls:
-        e = support.raises(ValueError, call, -1)
-        assert "timeout_ms" in str(e), e
+        for bad in (-1, 1 << 29):  # 2**29 ms: beyond what a board's ticks_diff spans
+            e = support.raises(ValueError, call, bad)
+            assert "timeout_ms" in str(e), e
+        call((1 << 29) - 1).close()  # the largest deadline is accepted
         for bad in (1.5, "10", True):
             e = support.raises(TypeError, call, bad)
             assert "timeout_ms" in str(e), e

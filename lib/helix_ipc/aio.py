@@ -24,6 +24,8 @@
 # that timed out or was cancelled stays in the mailbox; its answer, when it comes, is
 # dropped and counted in router.late_responses.
 #
+# timeout_ms: an int of milliseconds, 0..2**29-1 (about 6 days, what ticks_diff spans on a
+# board), or None for no deadline.
 # Contexts: the awaiting calls from a task; EventStream() and close() from task context;
 # the hooks from anywhere (see above).
 
@@ -50,7 +52,8 @@ def _deadline(timeout_ms):
     _aio()
     if timeout_ms is None:
         return None
-    check_int(timeout_ms, "timeout_ms", 0)
+    # at most 2**29 - 1 ms (about 6 days): ticks_diff on a board spans +-2**29
+    check_int(timeout_ms, "timeout_ms", 0, 0x1FFFFFFF, " (None: no deadline)")
     return ticks_add(ticks_ms(), timeout_ms)
 
 
