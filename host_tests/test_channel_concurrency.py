@@ -246,8 +246,9 @@ def test_notify_hook_runs_after_each_item_queued_or_taken():
     assert calls == [1, 2, 1, 2]  # hook removed
     s = rx.stats()
     assert (s.sent, s.received, s.dropped) == (4, 2, 3), s
-    rx.set_notify(calls.append)
+    rx.set_notify(lambda: calls.append("hook"))
     rx.close()
+    assert calls[-1] == "hook"  # a close runs the hook too (a waiting task sees it)
     raises(ChannelClosed, tx.send, 1)  # a closed channel stays closed with a hook
     rx.set_notify(None)
     raises(ChannelClosed, tx.send, 1)
