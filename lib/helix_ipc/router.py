@@ -79,7 +79,8 @@ class _Mailbox:
     # A module's queued requests: per MessagePriority a ring of [request, callback, ...]
     # slot pairs holding the whole mailbox, made the first time the priority is used and
     # reused after. Guarded by the router's lock. `notify` (None or a callable without
-    # arguments) is called after each queue, outside the lock: how a waiter is woken.
+    # arguments) is called after each queue and after the module's unregister, outside
+    # the lock: how a waiter (aio's serve) is woken.
 
     def __init__(self, capacity):
         self.capacity = capacity
