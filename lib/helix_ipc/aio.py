@@ -17,6 +17,9 @@
 # A woken task checks its condition again (wake-ups may be shared or early), so the
 # library never polls on a timer. Nodes are kept for reuse on the object: a waiting
 # task's wake-up allocates nothing beyond what asyncio does (ThreadSafeFlag.wait).
+# On the unix port a loop turn takes >= 1 ms while any ThreadSafeFlag is waited on (its
+# select.poll calls poll() with a 1 ms timeout before asking non-fd objects); boards ask
+# the objects first.
 # The list is changed only by the tasks of one event loop (single stores, so a hook
 # walking it meanwhile in an IRQ or a thread sees a consistent chain).
 # Cancellation and deadlines: a waiter leaves the list in a `finally`, so a cancelled or
