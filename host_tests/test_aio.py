@@ -514,3 +514,23 @@ def test_serve_a_flood_does_not_starve_other_tasks():
         await _raises(asyncio.CancelledError, server)
 
     asyncio.run(main())
+
+
+def test_stream_creation_under_memory_exhaustion_leaves_the_bus_as_it_was():
+    if not support.MICROPYTHON:
+        support.skip("needs a bounded heap (MicroPython)")
+    from bus_helpers import atomic_under_exhaustion
+
+    bus = EventBus()
+    bus.stream([EventTopic.TICK]).close()  # the aio module and the bus's lazy parts loaded
+
+    def state():
+        return (bus.subscription_count(), len(bus.subscriptions()))
+
+    failures, stream = atomic_under_exhaustion(lambda: bus.stream([EventTopic.INTERRUPT, EventTopic.TICK]), state)
+    assert failures > 0  # the sweep met MemoryError at least once
+    assert bus.subscription_count() == 1
+    bus.publish(Event.Tick(1, 1))
+    assert len(stream) == 1
+    stream.close()
+    assert state() == (0, 0)
