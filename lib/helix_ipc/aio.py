@@ -20,6 +20,8 @@
 # On the unix port a loop turn takes >= 1 ms while any ThreadSafeFlag is waited on (its
 # select.poll calls poll() with a 1 ms timeout before asking non-fd objects); boards ask
 # the objects first.
+# The hook belongs to this layer once an object was awaited: a set_notify() of another
+# hook on it would leave its waiting tasks asleep.
 # The list is changed only by the tasks of one event loop (single stores, so a hook
 # walking it meanwhile in an IRQ or a thread sees a consistent chain).
 # Cancellation and deadlines: a waiter leaves the list in a `finally`, so a cancelled or
