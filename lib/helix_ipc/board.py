@@ -29,7 +29,7 @@ def _host_dict():
         "timer_hard": True,
         "tick_hz": 100,
         "max_tick_hz": 10000,
-        "isr_capacity": 64,
+        "isr_capacity": 32,  # as on the boards: the host tests run the ring size a board has
         "channel_capacity": 32,
         "mailbox_capacity": 64,
         "schedule_depth": 4,
