@@ -31,8 +31,14 @@
 #
 # timeout_ms: an int of milliseconds, 0..2**29-1 (about 6 days, what ticks_diff spans on a
 # board), or None for no deadline.
+# Modules as tasks (ModuleHost.start_tasks/stop_tasks/load/unload): per loaded module a
+# run task (when the module has `run`) then a serve task, both wrapped in _guard, which
+# counts an exception in host.task_errors and passes it to router.error_hook; a
+# cancellation passes through. The tasks are a list stored in the host's entry (a list)
+# for the module with one store.
 # Contexts: the awaiting calls from a task; EventStream() and close() from task context;
-# the hooks from anywhere (see above).
+# the module task calls from a task (start_tasks, load), unload/stop_tasks from task
+# context; the hooks from anywhere (see above).
 
 from ._compat import IS_MICROPYTHON, ticks_add, ticks_diff, ticks_ms
 from .errors import ChannelClosed, ChannelFull, Timeout, check_int
@@ -429,3 +435,61 @@ async def _serve(router, m):
     finally:
         ws.remove(node)
 
+
+# -- modules as tasks -------------------------------------------------------------------
+
+async def _guard(host, name, what, fn, arg):
+    # await fn(arg); an exception is counted and reported, a cancellation passes through
+    try:
+        await fn(arg)
+    except Exception as e:
+        host.task_errors = (host.task_errors + 1) & 0x1FFFFFFF
+        host.router._report("module %r %s" % (name, what), e)
+
+
+def module_tasks(host, name, module, ctx):
+    # The module's tasks, run first (its code before the first await runs before any
+    # request is served); a MemoryError leaves no task behind.
+    asyncio = _aio()
+    run = getattr(module, "run", None)
+    tasks = [None, None] if run is not None else [None]
+    try:
+        if run is not None:
+            tasks[1] = asyncio.create_task(_guard(host, name, "run", run, ctx))
+        tasks[0] = asyncio.create_task(_guard(host, name, "serve", host.router.serve, ctx.module_id))
+    except BaseException:
+        cancel(tasks)
+        raise
+    return tasks
+
+
+def cancel(tasks):
+    # Cancels each task but the running one (MicroPython's asyncio refuses to cancel it).
+    asyncio = _aio()
+    try:
+        cur = asyncio.current_task()
+    except (RuntimeError, ValueError):  # no loop or no task running (CPython, MicroPython)
+        cur = None
+    for t in tasks:
+        if t is not None and t is not cur:
+            t.cancel()
+
+
+def start_tasks(host):
+    _aio()
+    host._started = True
+    loaded = host._loaded
+    for name in list(loaded):
+        e = loaded[name]
+        if e[3] is None:
+            e[3] = module_tasks(host, name, e[0], e[1])
+
+
+def stop_tasks(host):
+    host._started = False
+    loaded = host._loaded
+    for name in list(loaded):
+        e = loaded[name]
+        if e[3] is not None:
+            cancel(e[3])
+            e[3] = None

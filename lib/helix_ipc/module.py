@@ -6,6 +6,12 @@
 # registers, which take the bus's and the router's locks. Loading or unloading from
 # inside a handler is fine (neither lock is held while user code runs). A load that
 # fails at any step, MemoryError included, undoes the steps already taken.
+#
+# Modules as tasks (asyncio): once start_tasks() was called from a task, every loaded
+# module gets a task serving its mailbox (router.serve) and, when the module defines
+# `async def run(self, ctx)`, a task running it; modules loaded later get theirs at
+# load. unload and stop_tasks cancel them. The task logic lives in helix_ipc.aio,
+# imported by these calls only: this module imports and works without asyncio.
 
 # The bus, the router and their value modules load with the first host or default
 # handler call, not at import.
@@ -61,9 +67,19 @@ class Module:
     def deinit(self):
         """Called last by ModuleHost.unload."""
 
+    # async def run(self, ctx): optional. Under ModuleHost.start_tasks it runs as a task
+    # with the module's Context; unload cancels it (CancelledError at its next await).
+    # An exception it raises is counted in the host's task_errors and passed to the
+    # router's error_hook("module 'name' run", exception).
+
 
 class ModuleHost:
-    """Loads and unloads Modules on a bus and a router (the global ones by default)."""
+    """Loads and unloads Modules on a bus and a router (the global ones by default).
+
+    `task_errors`: run/serve tasks that ended with an exception (wraps at 2**29)."""
+
+    task_errors = 0
+    _started = False  # start_tasks() called, stop_tasks() not yet
 
     def __init__(self, bus=None, router=None):
         if bus is None:
@@ -76,7 +92,7 @@ class ModuleHost:
             router = global_router()
         self.bus = bus
         self.router = router
-        self._loaded = {}  # name -> (module, ctx, subscription id or None, registered by us)
+        self._loaded = {}  # name -> [module, ctx, subscription id or None, tasks or None]
 
     def load(self, module, module_id=None):
         """init(ctx), then subscribe module.handle_event to module.topics (unless empty),
@@ -113,14 +129,23 @@ class ModuleHost:
             router.unregister(module_id)
             raise
         sub_id = None
+        tasks = None
         try:
             if topics:
                 sub_id = self._subscribe(module, name, topics)
             if router.get_module_id(name) != module_id:
                 router.register(module_id, name, module.handle_request)
+            if self._started:
+                from .aio import module_tasks
+
+                tasks = module_tasks(self, name, module, ctx)
             # The last step that allocates: a MemoryError here is undone like any other.
-            self._loaded[name] = (module, ctx, sub_id)
+            self._loaded[name] = [module, ctx, sub_id, tasks]
         except BaseException:
+            if tasks is not None:
+                from .aio import cancel
+
+                cancel(tasks)
             if sub_id is not None:
                 self.bus.unsubscribe(sub_id)
             router.unregister(module_id)
@@ -137,20 +162,43 @@ class ModuleHost:
         return self.bus.subscribe(sub)
 
     def unload(self, name):
-        """Unsubscribe, unregister, then deinit the module loaded under `name`;
-        False if no such module is loaded by this host."""
+        """Cancel the module's tasks (if start_tasks() made them), unsubscribe,
+        unregister, then deinit the module loaded under `name`; False if no such module
+        is loaded by this host. It does not wait: a cancelled task sees CancelledError
+        at its next await, after deinit. A task that unloads its own module is not
+        cancelled (MicroPython's asyncio cannot cancel the running task): its serve ends
+        by itself, its run carries on until it returns."""
         from .messages import check_name
 
         check_name(name)
         entry = self._loaded.pop(name, None)
         if entry is None:
             return False
-        module, ctx, sub_id = entry
+        module, ctx, sub_id, tasks = entry
+        if tasks is not None:
+            from .aio import cancel
+
+            cancel(tasks)
         if sub_id is not None:
             self.bus.unsubscribe(sub_id)
         self.router.unregister(ctx.module_id)
         module.deinit()
         return True
+
+    def start_tasks(self):
+        """From a task (asyncio): start the tasks of every loaded module (see the header)
+        and of every module loaded from now on, until stop_tasks(). Modules that have
+        theirs already keep them. NotImplementedError without asyncio."""
+        from .aio import start_tasks
+
+        start_tasks(self)
+
+    def stop_tasks(self):
+        """Cancel the tasks of every loaded module (they stay loaded); modules loaded
+        from now on get none. Call it before the event loop ends."""
+        from .aio import stop_tasks
+
+        stop_tasks(self)
 
     def get(self, name):
         """The Context of the module loaded under `name`, or None."""
