@@ -171,10 +171,30 @@ def test_a_module_that_unloads_itself_from_a_request_is_not_cancelled_midway():
 
         host.load(Quitter())
         host.start_tasks()
+        tasks = host._loaded["quitter"][3]
         host.router.queue("quitter", Request(0, "quit"), answered.append)
         await _settle(asyncio)
         assert [r.data for r in answered] == [b"bye"]
         assert host.loaded() == [] and errors == [] and host.task_errors == 0
+        assert tasks[0].done()  # its serve task ended by itself
+
+        steps = []
+
+        class Leaver(Module):  # a run that unloads its own module carries on until it returns
+            name = "leaver"
+
+            async def run(self, ctx):
+                host.unload("leaver")
+                steps.append("unloaded")
+                await asyncio.sleep(0)
+                steps.append("returned")
+
+        host.load(Leaver())
+        tasks = host._loaded["leaver"][3]
+        await _settle(asyncio)
+        assert steps == ["unloaded", "returned"] and all(t.done() for t in tasks)
+        assert host.loaded() == [] and errors == [] and host.task_errors == 0
+        host.stop_tasks()
 
     asyncio.run(main())
 
