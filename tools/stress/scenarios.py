@@ -634,6 +634,20 @@ def _check_modules(router, count, first=100):
         _eq(router.get_module_id("mod%d" % mid), mid, "get_module_id(mod%d)" % mid)
 
 
+def _memory_sweep(case, label, scale):
+    # One MemoryError scenario: case(k) for k = 0.. items already there, each returning
+    # (MemoryErrors, allocation sizes); the figures summed.
+    _heap_tools()
+    ks = list(range(_n(64, scale, 6)))
+    total = 0
+    distinct = 0
+    for k in ks:
+        fails, sizes = case(k)
+        total += fails
+        distinct += sizes
+    return [(label, len(ks)), ("MemoryErrors", total), ("allocation sizes", distinct)]
+
+
 def _register_case(count):
     # one registry size of memory_register: returns (MemoryErrors, allocation sizes)
     from helix_ipc import MessageRouter, ModuleNotFound, Request, Response
@@ -678,15 +692,7 @@ def memory_register(scale):
     hit too): after each MemoryError the router is exactly as before (count, the new
     id and name unknown and unreachable, every earlier module reachable by id and
     name), and registering again after the heap is freed works."""
-    _heap_tools()
-    counts = list(range(_n(64, scale, 6)))
-    total = 0
-    distinct = 0
-    for count in counts:
-        fails, sizes = _register_case(count)
-        total += fails
-        distinct += sizes
-    return [("registry sizes", len(counts)), ("MemoryErrors", total), ("allocation sizes", distinct)]
+    return _memory_sweep(_register_case, "registry sizes", scale)
 
 
 def _subscribe_case(count):
@@ -757,15 +763,7 @@ def memory_subscribe(scale):
     after each MemoryError the bus is exactly as before (subscription_count, a publish
     reaches exactly the earlier subscribers once each), and subscribing the same
     subscription again after the heap is freed works."""
-    _heap_tools()
-    counts = list(range(_n(64, scale, 6)))
-    total = 0
-    distinct = 0
-    for count in counts:
-        fails, sizes = _subscribe_case(count)
-        total += fails
-        distinct += sizes
-    return [("bus sizes", len(counts)), ("MemoryErrors", total), ("allocation sizes", distinct)]
+    return _memory_sweep(_subscribe_case, "bus sizes", scale)
 
 
 def _queue_case(level):
@@ -834,15 +832,7 @@ def memory_queue(scale):
     each MemoryError mailbox_size and messages_refused are unchanged, the failed
     request's callback is never called, process_mailbox delivers exactly the earlier
     requests in priority order, and queueing again after the heap is freed works."""
-    _heap_tools()
-    levels = list(range(_n(64, scale, 6)))
-    total = 0
-    distinct = 0
-    for level in levels:
-        fails, sizes = _queue_case(level)
-        total += fails
-        distinct += sizes
-    return [("mailbox levels", len(levels)), ("MemoryErrors", total), ("allocation sizes", distinct)]
+    return _memory_sweep(_queue_case, "mailbox levels", scale)
 
 
 # -- 4. handlers and callbacks raising at every position ----------------------------
