@@ -176,7 +176,7 @@ def _waiters(obj):
         if hasattr(obj, "set_notify"):
             obj.set_notify(ws.wake)  # a Receiver
         elif hasattr(obj, "notify"):
-            obj.notify = ws.wake  # a mailbox
+            obj.notify = ws.wake  # a mailbox, an IRQ ring
         else:
             obj._notify = ws.wake  # a OneShotReceiver
     return ws
@@ -287,6 +287,47 @@ async def _recv_once(rx, deadline, timeout_ms):
         finally:
             ws.remove(node)
     return rx.try_recv()
+
+
+# -- the IRQ ring's pump ----------------------------------------------------------------
+
+def pump(bus):
+    """`await bus.pump()`: delivers the bus's IRQ posts (publish_from_isr) as they arrive,
+    until cancelled: woken by each post (the ring's notify hook), at most one ring's worth
+    per turn. Needed where nothing runs the scheduled drain while the loop waits: CPython
+    (no scheduler) and the unix port (no scheduled callbacks inside a blocking poll). On a
+    board the scheduled drain usually gets there first; the pump then finds nothing."""
+    _aio()
+    return _pump(bus)
+
+
+async def _pump(bus):
+    asyncio = _aio()
+    q = bus._isr
+    ws = _waiters(q)
+    node = ws.add()
+    try:
+        while True:
+            if not len(q):
+                await node.flag.wait()
+                continue
+            q.poll()  # what is queued now: at most the ring's capacity
+            await asyncio.sleep(0)
+    finally:
+        ws.remove(node)
+
+
+def start_pump(bus):
+    # bus.pump() as a task when called from a running event loop's task, else None.
+    asyncio = _aio()
+    try:
+        if IS_MICROPYTHON:
+            asyncio.current_task()
+        else:
+            asyncio.get_running_loop()
+    except RuntimeError:  # no loop running here
+        return None
+    return asyncio.create_task(_pump(bus))
 
 
 # -- event streams ----------------------------------------------------------------------

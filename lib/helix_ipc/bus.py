@@ -411,6 +411,11 @@ class EventBus:
                     return s
         return None
 
+    def pump(self):
+        """`await bus.pump()`: delivers IRQ posts as they arrive, until cancelled (helix_ipc.aio)."""
+        from .aio import pump
+        return pump(self)
+
     def stream(self, topics, capacity=16):
         """An EventStream: a subscription whose events queue for a task (helix_ipc.aio)."""
         from .aio import EventStream

@@ -27,6 +27,13 @@
 #   at a time, so do not publish on it (or poll() it) from another thread while the
 #   source runs. deliver=False posts through the IRQ ring instead, as the timer does:
 #   then bus.poll() (CPython, which has no scheduler) or the scheduled drain delivers.
+# - Under asyncio: start() called from a task of a running event loop, with a backend
+#   that posts through the IRQ ring (machine.Timer, deliver=False), also starts a task
+#   running bus.pump(), which delivers each post as it arrives while the loop waits (the
+#   unix port runs no scheduled callbacks inside its blocking poll; CPython has no
+#   scheduler); stop() cancels it and delivers what is left. So polling is needed only
+#   for a ring-posting source started outside asyncio on CPython, or on the unix port
+#   whose main loop sleeps in time.sleep().
 # - Periods the host thread could not keep (a handler slower than the period) are
 #   skipped, not delivered in a burst: they count as lost and leave a gap in tick_number.
 # Failures that cannot raise: ticks lost (the IRQ ring full, or periods skipped) count in
@@ -134,6 +141,7 @@ class TickSource:
         self._thread_id = None  # type: int | None
         self._tmod = None  # type: Any  # the _thread module the host thread was started with
         self._irq_cb = self._irq  # made once: taking a bound method in an IRQ allocates
+        self._pump = None  # type: Any  # the bus's pump task, when start() ran in an asyncio task
 
     # -- IRQ side -------------------------------------------------------------------
     def _irq(self, _timer):
@@ -176,6 +184,8 @@ class TickSource:
         else:
             self._start_thread(thread)
         self._running = True
+        if timer_class is not None or not self._deliver:  # ticks go through the IRQ ring
+            self._pump = _pump_for(self._bus)
 
     def _start_timer(self, timer_class):
         p = self._profile
@@ -274,6 +284,13 @@ class TickSource:
             self._gen += 1
             if self._tmod.get_ident() != self._thread_id:  # not from a handler in the tick thread
                 _wait_until_not(self, gen)
+        pump = self._pump
+        if pump is not None:  # what it had not delivered yet is delivered here
+            self._pump = None
+            from .aio import cancel
+
+            cancel([pump])
+            self._bus.poll()  # type: ignore[union-attr]
         if self._lost != self._told:
             self._tell_lost()
 
@@ -296,6 +313,18 @@ class TickSource:
 
     def __exit__(self, exc_type, exc, tb):
         self.stop()
+
+
+def _pump_for(bus):
+    # Inside a running asyncio task: a task pumping the bus's IRQ ring (helix_ipc.aio),
+    # so ticks arrive while the loop waits, with or without a scheduler. Else None.
+    import sys
+
+    if "asyncio" not in sys.modules:  # nothing imported asyncio: no loop can be running
+        return None
+    from .aio import start_pump
+
+    return start_pump(bus)
 
 
 def _thread_module():

@@ -1,0 +1,185 @@
+# Ticks under asyncio: a TickSource whose ticks go through the bus's IRQ ring (the host
+# machine's hard timer, or the host thread with deliver=False), started inside a task,
+# delivers while the event loop waits: its bus.pump() task drains each post as it arrives.
+# Without it, CPython (no scheduler) never drains, and the unix port runs no scheduled
+# drain inside the loop's blocking poll: a 0.5 s asyncio.sleep at 200 Hz would overflow a
+# 32-slot ring. Also: the pump's wake-up in a hard IRQ allocates nothing; stop() cancels
+# the pump and delivers what is left; outside asyncio no pump is started.
+import time
+
+from test_hostmachine import hostmachine  # puts the host machine on sys.path first
+
+import support
+
+from helix_ipc import Event, EventBus, EventSubscription, EventTopic, TickSource
+from test_board import load_profile
+
+HZ = 200
+
+
+class Counter:
+    def __init__(self, bus):
+        self.n = 0
+        bus.subscribe(EventSubscription("count", [EventTopic.TICK], self.on_tick))
+
+    def on_tick(self, event):
+        self.n += 1
+
+
+def _sleep_in_loop(src, bus, seconds):
+    import asyncio
+
+    async def main():
+        src.start()
+        pump = src._pump
+        assert pump is not None, "start() in a task started no pump"
+        await asyncio.sleep(seconds)  # nobody polls: only the pump delivers
+        fired = src.stats().fired
+        delivered = src.stats().delivered
+        src.stop()
+        await asyncio.sleep(0)
+        return pump, fired, delivered
+
+    return asyncio.run(main())
+
+
+def _check(src, bus, counter, fired, delivered, seconds):
+    s = src.stats()
+    assert s.lost == 0, s  # the ring never overflowed
+    assert bus.isr_stats().dropped == 0, bus.isr_stats()
+    assert fired >= HZ * seconds // 4, (fired, s)  # it ran (no claim on precision)
+    # while the loop slept, all but the last few posts were already delivered
+    assert delivered >= fired - 4, (delivered, fired)
+    assert counter.n == s.delivered == s.fired, (counter.n, s)  # stop() delivered the rest
+
+
+def test_hard_timer_ticks_arrive_while_the_loop_sleeps():
+    support.need_threads()
+    m = hostmachine("rp2")
+    bus = EventBus(isr_capacity=32)
+    counter = Counter(bus)
+    src = TickSource(HZ, bus, machine=m, profile=load_profile("rp2040"))
+    errors_before = len(m.irq_errors)
+    pump, fired, delivered = _sleep_in_loop(src, bus, 0.5)
+    assert len(m.irq_errors) == errors_before, m.irq_errors[errors_before:]  # nothing allocated in the IRQ
+    _check(src, bus, counter, fired, delivered, 0.5)
+    assert src._pump is None and pump.done()  # stop() cancelled it
+
+
+def test_thread_posting_through_the_ring_arrives_while_the_loop_sleeps():
+    support.need_threads()
+    bus = EventBus(isr_capacity=32)
+    counter = Counter(bus)
+    src = TickSource(HZ, bus, machine=None, deliver=False, profile=load_profile("unix"))
+    pump, fired, delivered = _sleep_in_loop(src, bus, 0.5)
+    _check(src, bus, counter, fired, delivered, 0.5)
+    assert pump.done()
+
+
+def test_ticks_into_an_awaited_stream():
+    support.need_threads()
+    import asyncio
+
+    m = hostmachine("rp2")
+    bus = EventBus(isr_capacity=32)
+    src = TickSource(HZ, bus, machine=m, profile=load_profile("rp2040"))
+
+    async def main():
+        numbers = []
+        with bus.stream([EventTopic.TICK], 8) as ticks:
+            src.start()
+            try:
+                while len(numbers) < 40:
+                    event = await ticks.next(10000)  # a bound against hangs only
+                    numbers.append(event.tick_number)
+            finally:
+                src.stop()
+        return numbers, ticks.dropped
+
+    numbers, dropped = asyncio.run(main())
+    assert numbers == list(range(1, 41)), numbers  # each once, in order, none lost
+    assert dropped == 0
+
+
+def test_no_pump_outside_asyncio():
+    support.need_threads()
+    bus = EventBus(isr_capacity=32)
+    src = TickSource(HZ, bus, machine=None, deliver=False, profile=load_profile("unix"))
+    src.start()
+    try:
+        assert src._pump is None  # no running loop: bus.poll() (or the scheduler) delivers
+    finally:
+        src.stop()
+    bus.poll()
+
+
+def test_delivering_tick_thread_needs_no_pump():
+    support.need_threads()
+    import asyncio
+
+    bus = EventBus(isr_capacity=32)
+    counter = Counter(bus)
+    src = TickSource(HZ, bus, machine=None, profile=load_profile("unix"))  # deliver=True
+
+    async def main():
+        src.start()
+        assert src._pump is None  # the tick thread publishes itself
+        await asyncio.sleep(0.3)
+        src.stop()
+
+    asyncio.run(main())
+    assert counter.n == src.stats().delivered > 0
+
+
+def test_pump_wake_in_a_hard_irq_allocates_nothing():
+    support.need_heap_lock()
+    import asyncio
+
+    bus = EventBus(isr_capacity=8)
+    got = []
+    bus.subscribe(EventSubscription("got", [EventTopic.ALL], lambda e: got.append(e.tick_number)))
+    post = bus.publish_from_isr
+    tick = Event.Tick
+
+    async def main():
+        pump = asyncio.create_task(bus.pump())
+        await asyncio.sleep(0)  # the pump waits: the ring's notify hook is installed
+        assert bus._isr.notify is not None
+        ok = support.assert_no_alloc(post, tick, 1000, 7)  # the post and the pump's wake-up
+        assert ok is True
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        pump.cancel()
+        return got
+
+    assert asyncio.run(main()) == [7]
+
+
+def test_pump_delivers_posts_from_another_thread():
+    _thread = support.need_threads()
+    import asyncio
+
+    bus = EventBus(isr_capacity=64)
+    got = []
+    bus.subscribe(EventSubscription("got", [EventTopic.TICK], lambda e: got.append(e.tick_number)))
+
+    def producer():
+        for n in range(1, 51):
+            while not bus.publish_from_isr(Event.Tick, 0, n):
+                time.sleep(0.001)
+            time.sleep(0.001)
+
+    async def main():
+        pump = asyncio.create_task(bus.pump())
+        _thread.start_new_thread(producer, ())  # posts while the loop waits
+        for _ in range(1000):
+            if len(got) == 50:
+                break
+            await asyncio.sleep(0.005)
+        pump.cancel()
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert got == list(range(1, 51))
