@@ -4,9 +4,19 @@
 #
 # Task context only. `start()` returns at once: ticks and deliveries then run in the
 # background (timer IRQ -> IRQ ring -> micropython.schedule drain), so the REPL stays
-# usable. `run()` is what main.py calls: start, then service mailboxes in a loop until
-# Ctrl-C, which stops the system cleanly (timers released) and returns to the REPL with
-# the modules still loaded (hx.status(), hx.ask() work; hx.start() resumes ticking).
+# usable. `run()` is what main.py calls. Where the firmware has asyncio (every rp2 and
+# esp32 build, the unix port) it runs the system as an asyncio application, `main()`:
+# ticks into the bus (the tick source started inside the loop also runs bus.pump()),
+# each module's `run` task and a serve task answering its mailbox (ModuleHost tasks),
+# a status line every few seconds, the services in `system.services` (each a function
+# taking the System and returning a coroutine: the serial link adds itself there), and
+# micropython-lib's `aiorepl` when it is installed (`mip install aiorepl`): then the REPL
+# is usable while the system runs (hx works there; Ctrl-D in aiorepl ends the run).
+# Without aiorepl it behaves as before: the console shows the status lines and Ctrl-C
+# stops the system cleanly (timers released, module tasks cancelled) and returns to
+# the REPL with the modules still loaded (hx.status(), hx.ask() work; hx.start()
+# resumes ticking in the background). A build without asyncio runs the polled loop:
+# service the mailboxes every 10 ms.
 #
 # Failures that cannot be raised to a caller (a handler or a callback that raised, an
 # IRQ post or a tick that could not be delivered) are counted by their owner (bus,
@@ -15,8 +25,8 @@
 # keeps the last one (hx.errors() prints its traceback) and prints one line per failure
 # on stderr, at most ERROR_LINES lines per ERROR_WINDOW_MS; beyond that a failure is only
 # counted, and the next line printed says how many were not shown. report() runs where
-# the owner calls its hook (the bus's drain, a publish, a send, process_mailbox), never
-# in a hard IRQ.
+# the owner calls its hook (the bus's drain, a publish, a send, process_mailbox, a module
+# task), never in a hard IRQ.
 import sys
 import time
 
@@ -72,6 +82,9 @@ class System:
         self._hidden = 0
         self._window_ms = None  # when the current window began (its first failure)
         self.out = _stderr_line  # where report() prints (tests capture it)
+        self.on_asyncio = False  # True while main() runs the system
+        self.services = []  # functions system -> coroutine, run as tasks by main()
+        self.service_errors = 0  # services that ended with an exception
         self._hooks = {}
         for owner in self.errors:
             self._hooks[owner] = self._hook_for(owner)
@@ -220,23 +233,113 @@ def shutdown():
     system.shutdown()
 
 
-def run(seconds=None, report_every_s=None, modules=None, hz=None):
-    """Start, then service the system until Ctrl-C (or for `seconds`), printing a status
-    line every `report_every_s` seconds when given. Always stops cleanly."""
-    system.start(modules, hz)
-    print("helix: running on %s: modules %s, ticks at %d Hz (Ctrl-C stops)" % (
-        board.profile()["name"], ", ".join(system.host.loaded()), system.ticks.hz))
+def _asyncio():
+    try:
+        import asyncio
+    except ImportError:
+        return None
+    return asyncio
+
+
+def _aiorepl():
+    try:
+        import aiorepl  # micropython-lib's asyncio REPL, when installed on the board
+    except ImportError:
+        return None
+    return aiorepl
+
+
+def _banner(how):
+    print("helix: running on %s: modules %s, ticks at %d Hz (%s)" % (
+        board.profile()["name"], ", ".join(system.host.loaded()), system.ticks.hz, how))
+
+
+async def _service(asyncio, svc):
+    # one entry of system.services; an exception is reported, never kills main()
+    try:
+        await svc(system)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:
+        system.service_errors += 1
+        system.report("router", "service %r" % (getattr(svc, "__name__", svc),), e)
+
+
+async def main(seconds=None, report_every_s=None, modules=None, hz=None, repl=True):
+    """The firmware as an asyncio application: start the system inside the loop, run the
+    module tasks, the services and (when installed and `repl`) aiorepl, print a status
+    line every `report_every_s` seconds; returns after `seconds` (None: until the aiorepl
+    task ends, or forever), having stopped the system and cancelled every task."""
+    import asyncio
+
+    s = system
+    s.start(modules, hz)  # in a task: the tick source's pump runs here too
+    s.host.start_tasks()
+    s.on_asyncio = True
+    tasks = [asyncio.create_task(_service(asyncio, svc)) for svc in s.services]
+    aiorepl = _aiorepl() if repl else None
+    repl_task = None
+    if aiorepl is not None:
+        import __main__
+
+        repl_task = asyncio.create_task(aiorepl.task(__main__.__dict__))
+        tasks.append(repl_task)
+    _banner("on asyncio; " + ("aiorepl: the REPL stays usable, Ctrl-D ends the run" if repl_task is not None
+                              else "Ctrl-C stops"))
     t0 = ticks_ms()
     last = t0
+    step_ms = 100
     try:
         while seconds is None or ticks_diff(ticks_ms(), t0) < seconds * 1000:
-            system.service()
+            if repl_task is not None and repl_task.done():
+                break
+            await asyncio.sleep(step_ms / 1000)
             if report_every_s and ticks_diff(ticks_ms(), last) >= report_every_s * 1000:
                 last = ticks_ms()
-                print(system.status_line())
-            _sleep_ms(10)
+                print(s.status_line())
+    finally:
+        for t in tasks:
+            t.cancel()
+        s.host.stop_tasks()
+        s.on_asyncio = False
+        s.stop()
+
+
+def run(seconds=None, report_every_s=None, modules=None, hz=None, use_asyncio=None):
+    """Start, then run the system until Ctrl-C (or for `seconds`), printing a status
+    line every `report_every_s` seconds when given. On asyncio (main()) when this build
+    has it and `use_asyncio` is not False; else the polled loop. Always stops cleanly."""
+    asyncio = _asyncio() if use_asyncio is not False else None
+    if use_asyncio and asyncio is None:
+        raise NotImplementedError("helix_app.run(use_asyncio=True): this firmware has no asyncio")
+    try:
+        if asyncio is not None:
+            asyncio.run(main(seconds, report_every_s, modules, hz))
+        else:
+            _run_polled(seconds, report_every_s, modules, hz)
     except KeyboardInterrupt:
         print("helix: Ctrl-C, stopping")
     finally:
         system.stop()
+        if asyncio is not None:
+            system.host.stop_tasks()
+            system.on_asyncio = False
+            if sys.implementation.name == "micropython":
+                # a Ctrl-C leaves main()'s tasks queued in MicroPython's asyncio: a fresh
+                # loop drops them, so a later asyncio.run() starts clean
+                asyncio.new_event_loop()
         sys.stdout.write("helix: stopped (timers released)\n")
+
+
+def _run_polled(seconds, report_every_s, modules, hz):
+    # Without asyncio: service the mailboxes (and IRQ posts nothing schedules) every 10 ms.
+    system.start(modules, hz)
+    _banner("Ctrl-C stops")
+    t0 = ticks_ms()
+    last = t0
+    while seconds is None or ticks_diff(ticks_ms(), t0) < seconds * 1000:
+        system.service()
+        if report_every_s and ticks_diff(ticks_ms(), last) >= report_every_s * 1000:
+            last = ticks_ms()
+            print(system.status_line())
+        _sleep_ms(10)

@@ -113,7 +113,7 @@ def test_keyboard_interrupt_stops_cleanly():
     saved = helix_app.system
     helix_app.system = s
     try:
-        helix_app.run(hz=100)  # returns after the Ctrl-C, having stopped the system
+        helix_app.run(hz=100, use_asyncio=False)  # the polled loop: returns after the Ctrl-C, having stopped the system
     finally:
         helix_app.system = saved
     assert calls[0] == 5 and not s.running and not s.ticks.stats().running
