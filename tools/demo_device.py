@@ -56,6 +56,23 @@ system.host.unload("crashy")
 print("== hx.errors(): the last failure with its traceback")
 hx.errors()
 
+print("== the firmware on asyncio: helix_app.run(seconds=1.5) with a task of ours as a service:")
+print("   it awaits a tick stream and a request (served by the stats module's serve task)")
+
+
+async def watcher(system):
+    with system.bus.stream([EventTopic.TICK], 8) as ticks:
+        for _ in range(3):
+            event = await ticks.next(1000)
+            print("  task: tick %d at %d ms" % (event.tick_number, event.timestamp_ns // 1000000))
+    r = await system.router.request("stats", Request(me, "get_stats"), 500)
+    print("  task: await router.request('stats', get_stats, 500 ms) -> %s" % r.data.decode())
+
+
+system.services.append(watcher)
+helix_app.run(seconds=1.5)
+system.services.remove(watcher)
+
 print("== the system at a glance: hx.status()")
 hx.status()
 helix_app.shutdown()
