@@ -1,0 +1,186 @@
+# Tests for helix_ipc.link: two Links over an in-memory byte stream, on every interpreter:
+# handshake naming both nodes, versions, REPL text between frames, corrupted and lost
+# bytes, keepalive and RTT, a restart (new session), the host leaving, reconnection.
+from support import raises  # noqa: F401
+
+from helix_ipc import Event, EventBus, EventSubscription, EventTopic, MessageRouter, Request, Response
+from helix_ipc import link as hlink
+from helix_ipc import wire
+
+
+class Line:
+    """host <-> board over two byte queues; `mangle(data) -> data` may corrupt what the
+    host sends (to_board) or the board sends (to_host)."""
+
+    def __init__(self, **kw):
+        self.hr, self.hb, self.br, self.bb = MessageRouter(), EventBus(), MessageRouter(), EventBus()
+        self.a, self.b = bytearray(), bytearray()  # to board, to host
+        self.to_board = None
+        self.to_host = None
+        self.br.register(1, "stats", lambda r: Response.Success(b"ok:" + r.payload))
+        self.board = self.new_board(**kw)
+        self.host = hlink.Link(self.hr, self.hb, self._wa, "host", True, "pico/", max_frame=4096, **kw)
+
+    def new_board(self, **kw):
+        return hlink.Link(self.br, self.bb, self._wb, "pico", False, modules=lambda: ["stats"], **kw)
+
+    def _wa(self, data):
+        self.a += self.to_board(data) if self.to_board else data
+
+    def _wb(self, data):
+        self.b += self.to_host(data) if self.to_host else data
+
+    def step(self, n=10):
+        for _ in range(n):
+            self.host.tick()
+            self.board.tick()
+            self.br.process_mailbox(1, 10)
+            if self.a:
+                d = bytes(self.a)
+                self.a[:] = b""
+                self.board.feed(d)
+            if self.b:
+                d = bytes(self.b)
+                self.b[:] = b""
+                self.host.feed(d)
+
+
+def test_handshake_names_both_nodes_and_modules():
+    ln = Line()
+    ln.board.hello()  # the board announces itself once at start (the host is not reading yet)
+    ln.b[:] = b""
+    ln.step()
+    assert ln.host.state == "up" and ln.board.state == "up"
+    assert ln.host.peer.remote == "pico" and ln.board.peer.remote == "host"
+    assert ln.host.remote_modules == ["stats"]
+    assert ln.board.remote_modules == []
+    s = ln.host.stats()
+    assert s["frames_in"] >= 1 and s["frames_out"] >= 1 and s["crc_errors"] == 0 and s["ups"] == 1
+    assert "link host: up to pico" in ln.host.status_line()
+
+
+def test_request_over_the_link_and_rtt():
+    import time
+
+    ln = Line(keepalive_ms=10)
+    ln.step()
+    got = []
+    ln.host.peer.queue("stats", Request("h", "get", b"1"), got.append)
+    ln.step()
+    assert got == [Response.Success(b"ok:1")]
+    time.sleep(0.02)
+    ln.step()
+    assert ln.host.rtt_ms is not None and ln.host.rtt_ms >= 0 and ln.host.rtt_max >= ln.host.rtt_min
+
+
+def test_version_mismatch_stops_with_a_clear_error():
+    ln = Line()
+    orig = hlink.VERSION
+    # the board speaks version 2: a HELLO of its own, built by hand
+    ln.board.hello = lambda reply=0: ln.board._say([hlink.HELLO, 2, "pico", 5, 512, reply, []])
+    ln.step()
+    assert ln.host.state == "mismatch"
+    assert "version mismatch" in ln.host.error and "2" in ln.host.error and str(orig) in ln.host.error
+    assert ln.host.peer.remote is None
+
+
+def test_repl_text_between_frames_and_corrupted_bytes():
+    import random
+
+    random.seed(5)
+    ln = Line()
+    noise = [b">>> print('hello')\r\nhello\r\n", b"Traceback (most recent call last):\r\n", b"~~~\r\n", b"\r\n"]
+    count = [0]
+
+    def dirty(data):
+        count[0] += 1
+        out = bytearray(random.choice(noise) + data + random.choice(noise))
+        if count[0] % 4 == 0:  # corrupt one byte of every fourth write
+            i = random.getrandbits(8) % len(out)
+            out[i] = (out[i] + 1 + random.getrandbits(6)) & 0x7F
+        return bytes(out)
+
+    ln.to_host = dirty
+    ln.to_board = dirty
+    ln.step(30)
+    assert ln.host.state == "up"
+    got = []
+    for i in range(40):
+        ln.host.peer.queue("stats", Request("h", "get", b"%d" % i), got.append, timeout_ms=0)
+        ln.step(2)
+    ln.step(20)
+    ok = [r for r in got if r.is_success]
+    s = ln.host.stats()
+    b = ln.board.stats()
+    assert s["noise"] > 0 and b["noise"] > 0
+    lost = s["crc_errors"] + s["bad_frames"] + b["crc_errors"] + b["bad_frames"]
+    assert lost > 0  # corruption was seen and counted, not delivered
+    assert len(ok) >= 20  # most got through; none was answered wrongly
+    for r in ok:
+        assert r.data.startswith(b"ok:")
+    assert len(got) == len(ok)  # the rest are still pending (no deadline): nothing invented
+
+
+def test_board_restart_fails_pending_and_reconnects():
+    ln = Line()
+    ln.step()
+    got = []
+    ln.host.peer.queue("stats", Request("h", "get"), got.append)
+    ln.host.tick()  # sent; the board restarts before reading it
+    ln.a[:] = b""
+    ln.board = ln.new_board()
+    ln.board.hello()  # a fresh board says HELLO with a new session
+    ln.step()
+    assert len(got) == 1 and isinstance(got[0], Response.Error) and "restarted" in got[0].message
+    assert ln.host.state == "up" and ln.host.ups == 2
+    ln.host.peer.queue("stats", Request("h", "get", b"2"), got.append)
+    ln.step()
+    assert got[-1] == Response.Success(b"ok:2")
+
+
+def test_silence_takes_the_link_down_and_hello_reconnects():
+    import time
+
+    ln = Line(dead_ms=30, keepalive_ms=5, hello_ms=5)
+    ln.step()
+    assert ln.host.state == "up"
+    got = []
+    ln.host.peer.queue("stats", Request("h", "get"), got.append, timeout_ms=0)
+    ln.host.tick()
+    ln.a[:] = b""
+    time.sleep(0.05)  # the board's answers are lost: nothing arrives
+    ln.host.tick()
+    assert ln.host.state == "down" and "no answer" in ln.host.error
+    assert "no answer" in got[0].message
+    ln.board.tick()
+    assert ln.board.state == "down"  # the board saw nothing from the host either
+    ln.step()
+    assert ln.host.state == "up" and ln.board.state == "up"
+
+
+def test_host_leaving_stops_the_board_streaming():
+    ln = Line()
+    ln.step()
+    ln.host.peer.subscribe([EventTopic.TICK])
+    ln.step()
+    seen = []
+    ln.hb.subscribe(EventSubscription("h", [EventTopic.TICK], seen.append))
+    ln.bb.publish(Event.Tick(1, 1))
+    ln.step()
+    assert seen == [Event.Tick(1, 1)]
+    ln.host.close("bye")
+    ln.step()
+    assert ln.board.state == "down" and "left" in ln.board.error
+    before = ln.board.frames_out
+    ln.bb.publish(Event.Tick(2, 2))
+    ln.step()
+    assert ln.board.frames_out == before and not ln.b  # nothing written onto the line any more
+
+
+def test_garbage_and_bad_session_messages_are_counted():
+    ln = Line()
+    ln.step()
+    for msg in ([hlink.HELLO, 1], [hlink.PONG, "x"], [hlink.HELLO, 1, 5, 1, 1, 0, []], [42]):
+        ln.board.feed(wire.frame(wire.encode(msg)))
+    assert ln.board.peer.malformed == 4
+    assert ln.board.state == "up"
