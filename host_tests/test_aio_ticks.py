@@ -144,7 +144,7 @@ def test_pump_wake_in_a_hard_irq_allocates_nothing():
     async def main():
         pump = asyncio.create_task(bus.pump())
         await asyncio.sleep(0)  # the pump waits: the ring's notify hook is installed
-        assert bus._isr.notify is not None
+        assert bus._isr._schedule is bus._isr._pumps.schedule
         ok = support.assert_no_alloc(post, tick, 1000, 7)  # the post and the pump's wake-up
         assert ok is True
         for _ in range(100):
@@ -183,3 +183,35 @@ def test_pump_delivers_posts_from_another_thread():
 
     asyncio.run(main())
     assert got == list(range(1, 51))
+
+
+def test_the_last_pump_gives_the_ring_its_scheduler_back():
+    import asyncio
+
+    bus = EventBus(isr_capacity=64)
+    q = bus._isr
+    own = q._schedule  # micropython.schedule, or None on CPython
+    got = []
+    bus.subscribe(EventSubscription("got", [EventTopic.TICK], lambda e: got.append(e.tick_number)))
+
+    async def main():
+        a = asyncio.create_task(bus.pump())
+        b = asyncio.create_task(bus.pump())
+        await asyncio.sleep(0)
+        assert q._schedule is not own
+        a.cancel()
+        await asyncio.sleep(0)
+        assert q._schedule is not own  # one pump still runs
+        for n in range(1, 41):  # a burst: the pump takes 16 per turn, then asks again
+            bus.publish_from_isr(Event.Tick, 0, n)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        b.cancel()
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert got == list(range(1, 41)), got
+    assert q._schedule is own and q._pending == (own is None)
+    bus.publish_from_isr(Event.Tick, 0, 41)  # the ring's own drain again
+    bus.poll()
+    assert got[-1] == 41

@@ -176,7 +176,7 @@ def _waiters(obj):
         if hasattr(obj, "set_notify"):
             obj.set_notify(ws.wake)  # a Receiver
         elif hasattr(obj, "notify"):
-            obj.notify = ws.wake  # a mailbox, an IRQ ring
+            obj.notify = ws.wake  # a mailbox
         else:
             obj._notify = ws.wake  # a OneShotReceiver
     return ws
@@ -293,28 +293,51 @@ async def _recv_once(rx, deadline, timeout_ms):
 
 def pump(bus):
     """`await bus.pump()`: delivers the bus's IRQ posts (publish_from_isr) as they arrive,
-    until cancelled: woken by each post (the ring's notify hook), at most one ring's worth
-    per turn. Needed where nothing runs the scheduled drain while the loop waits: CPython
-    (no scheduler) and the unix port (no scheduled callbacks inside a blocking poll). On a
-    board the scheduled drain usually gets there first; the pump then finds nothing."""
+    until cancelled. While a pump runs, the ring's drain is scheduled on the pump instead
+    of micropython.schedule: a post that would schedule a drain sets the pump's flag
+    (allocation-free, as safe in a hard IRQ as scheduling), and the pump drains at most
+    16 posts per turn, asking again for the rest. Needed where nothing runs the scheduled
+    drain while the loop waits: CPython (no scheduler) and the unix port (no scheduled
+    callbacks inside a blocking poll); on a board it moves the drain into a task, off the
+    schedule queue. The last pump to end gives the ring its scheduler back."""
     _aio()
     return _pump(bus)
+
+
+class _Pumps:
+    # The pumps of one IRQ ring (its _Waiters) and the scheduler they stand in for.
+    def __init__(self, q):
+        self.waiters = _Waiters()
+        self.saved = q._schedule
+        wake = self.waiters.wake
+        self.schedule = lambda _cb, _arg: wake()  # made once: calling it allocates nothing
 
 
 async def _pump(bus):
     asyncio = _aio()
     q = bus._isr
-    ws = _waiters(q)
+    p = getattr(q, "_pumps", None)
+    if p is None:
+        p = q._pumps = _Pumps(q)
+    ws = p.waiters
     node = ws.add()
+    if q._schedule is not p.schedule:  # the first pump: drains are asked of the pumps now
+        q._schedule = p.schedule
+        q._pending = False
     try:
         while True:
             if not len(q):
                 await node.flag.wait()
                 continue
-            q.poll()  # what is queued now: at most the ring's capacity
+            q.poll(0)  # as a scheduled drain: at most DRAIN_BATCH; the rest asks again
             await asyncio.sleep(0)
     finally:
         ws.remove(node)
+        if ws.head is None:  # the last pump: the ring's own scheduler again
+            q._schedule = p.saved
+            q._pending = p.saved is None  # no scheduler: "always pending", poll() drains
+            if p.saved is not None and len(q):
+                q._kick()  # what is left goes to micropython.schedule
 
 
 def start_pump(bus):

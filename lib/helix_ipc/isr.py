@@ -87,10 +87,6 @@ class IsrQueue:
         self._pending = self._schedule is None
         self._draining = False
         self._drain_cb = self.poll  # made once: taking a bound method in an IRQ allocates
-        # Called (no arguments) after each accepted post, in the posting context (a hard
-        # IRQ included): it must allocate nothing and never raise. The asyncio layer's
-        # bus.pump() installs its waiters' wake here (helix_ipc.aio).
-        self.notify = None
 
     # -- posting side (hard-IRQ safe) -------------------------------------------
     @micropython.native
@@ -113,9 +109,6 @@ class IsrQueue:
             ring[i + 1] = a
             ring[i + 2] = b
             self._w = (w + 1) & _CMASK
-            notify = self.notify
-            if notify is not None:
-                notify()
         if not self._pending:  # schedule one drain (inline: a call costs more than this)
             self._pending = True
             try:
