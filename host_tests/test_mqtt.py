@@ -1,0 +1,337 @@
+# test_mqtt: the MQTT bridge (lib/helix_ipc/mqtt.py) against the project's mosquitto
+# (tools/cluster), each test with its own broker on a free loopback port. Every test runs
+# on CPython (paho-mqtt) and on the unix port (umqtt.simple), in board mode too; without
+# mosquitto they skip saying so (under CI they fail: `make test` installs it).
+import support
+from mqtt_support import Broker, Raw, bridge, pump
+
+from helix_ipc import Event, EventSubscription, EventTopic, Request, Response
+
+
+def _collect(bus, topics=(EventTopic.TICK,)):
+    got = []
+    bus.subscribe(EventSubscription("probe", list(topics), got.append))
+    return got
+
+
+def _stats_module(router, module_id=1, name="stats"):
+    calls = []
+
+    def handler(req):
+        calls.append(req)
+        return Response.Success(b"uptime=42;" + req.payload)
+
+    router.register(module_id, name, handler)
+    return calls
+
+
+def test_events_and_a_request_between_two_nodes():
+    broker = Broker("A", "B")
+    try:
+        a, b = bridge(broker, "A"), bridge(broker, "B")
+        a.export(EventTopic.TICK)
+        b.listen("A")
+        ticks = _collect(b.bus)
+        calls = _stats_module(b.router)
+        a.start()
+        b.start()
+        assert pump([a, b], lambda: a.peers.get("B") is True and b.peers.get("A") is True)
+        a.bus.publish(Event.Tick(1000, 1))
+        a.bus.publish(Event.Tick(2000, 2))
+        assert pump([a, b], lambda: len(ticks) == 2), b.stats()
+        assert [(t.timestamp_ns, t.tick_number) for t in ticks] == [(1000, 1), (2000, 2)]
+        name = a.proxy("B", "stats")
+        assert name == "B/stats"
+        answers = []
+        a.router.queue("B/stats", Request("me", "get", b"x"), answers.append)
+        assert pump([a, b], lambda: answers, serve=[(b.router, 1)]), (a.stats(), b.stats())
+        assert answers == [Response.Success(b"uptime=42;x")]
+        assert len(calls) == 1 and calls[0].request_type == "get" and calls[0].sender.value == "A"
+        sa, sb = a.stats(), b.stats()
+        assert sa["events_out"] == 2 and sb["events_in"] == 2
+        assert sa["requests_out"] == 1 and sb["requests_in"] == 1
+        assert sb["replies_out"] == 1 and sa["replies_in"] == 1
+        assert sa["malformed"] == 0 and sb["malformed"] == 0, (a.errors, b.errors)
+        # events that came in are not sent back out: B exports TICK too, nothing echoes
+        b.export(EventTopic.TICK)
+        a.bus.publish(Event.Tick(3000, 3))
+        assert pump([a, b], lambda: len(ticks) == 3)
+        assert b.stats()["events_out"] == 0
+        # a module the other node lacks: an Error answer, not a hang
+        a.proxy("B", "nothing")
+        a.router.queue("B/nothing", Request("me", "get"), answers.append)
+        assert pump([a, b], lambda: len(answers) == 2)
+        assert isinstance(answers[1], Response.Error) and "nothing" in answers[1].message
+        # send() to a proxy cannot wait: it says so
+        r = a.router.send("B/stats", Request("me", "get"))
+        assert isinstance(r, Response.Error) and "router.request" in r.message
+        a.stop()
+        b.stop()
+    finally:
+        broker.stop()
+
+
+def test_wrong_credentials_get_nowhere_and_others_carry_on():
+    from helix_ipc.mqtt import Refused
+
+    broker = Broker("A", "B")
+    try:
+        a, b = bridge(broker, "A"), bridge(broker, "B")
+        a.export(EventTopic.TICK)
+        b.listen()
+        ticks = _collect(b.bus)
+        a.start()
+        b.start()
+        # an impostor with A's name and a wrong password, and an unknown user
+        for node, pw in (("A", "wrong"), ("mallory", "x")):
+            bad = bridge(broker, node, password=pw)
+            e = support.raises(Refused, bad.start)
+            assert e.args[0] in (4, 5), e.args
+            assert bad.stats()["refused"] == 1 and not bad.connected
+        # A was not kicked off by the impostor: its ticks still reach B
+        a.bus.publish(Event.Tick(1, 1))
+        assert pump([a, b], lambda: len(ticks) == 1), (a.stats(), b.stats())
+        assert a.connected and a.stats()["disconnects"] == 0
+        assert b.peers == {"A": True}
+        a.stop()
+        b.stop()
+    finally:
+        broker.stop()
+
+
+def test_publishing_outside_the_acl_gets_nowhere():
+    from helix_ipc import wire
+
+    broker = Broker("A", "B", "host")
+    try:
+        b, host = bridge(broker, "B"), bridge(broker, "host")
+        b.listen()
+        host.listen()
+        calls = _stats_module(b.router)
+        b_ticks, host_ticks = _collect(b.bus), _collect(host.bus)
+        b.start()
+        host.start()
+        host.proxy("B", "stats")
+        mallory = Raw(broker, "A")  # A's own credentials, used against the others
+        mallory.c.subscribe("helix/+/req/B/#", 1)  # reading B's requests: not allowed
+        mallory.c.subscribe("helix/+/reply/host", 1)  # nor host's answers
+        tick = wire.encode(wire.event_to_obj(Event.Tick(5, 5)))
+        mallory.c.publish("helix/B/event/tick", tick, 0, False)  # B's event, forged
+        mallory.c.publish("helix/B/status", b"offline", 1, True)  # B's status, forged
+        mallory.c.publish("helix/host/req/B/stats",  # a request in host's name
+                          wire.encode({"c": 1, "r": "helix/B/reply/host",
+                                       "q": wire.request_to_obj(Request("x", "get"))}), 1, False)
+        mallory.c.publish("helix/B/reply/host", wire.encode({"c": 1, "p": [0, b"fake"]}), 1, False)
+        # the others are unaffected: host asks B and gets B's real answer
+        answers = []
+        host.router.queue("B/stats", Request("me", "get", b"h"), answers.append)
+        assert pump([b, host, mallory], lambda: answers, serve=[(b.router, 1)])
+        # and A's own event (inside its ACL) does arrive, after everything forged
+        mallory.c.publish("helix/A/event/tick", wire.encode(wire.event_to_obj(Event.Tick(7, 7))), 1, False)
+        assert pump([b, host, mallory], lambda: b_ticks and host_ticks)
+        assert [t.tick_number for t in b_ticks] == [7] and [t.tick_number for t in host_ticks] == [7]
+        assert answers == [Response.Success(b"uptime=42;h")]
+        assert [c.sender.value for c in calls] == ["host"]  # the forged request never ran
+        assert host.peers.get("B") is True and host.stats()["late_replies"] == 0
+        assert mallory.msgs == [] or all(t.startswith("helix/A/") for t, _ in mallory.msgs), mallory.msgs
+        mallory.c.close()
+        b.stop()
+        host.stop()
+    finally:
+        broker.stop()
+
+
+def test_broker_restart_reconnects_restores_subscriptions_and_counts_drops():
+    broker = Broker("A", "B")
+    try:
+        a = bridge(broker, "A", queue_capacity=4)
+        b = bridge(broker, "B")
+        a.export(EventTopic.TICK)
+        b.listen("A")
+        ticks = _collect(b.bus)
+        calls = _stats_module(b.router)
+        a.proxy("B", "stats")
+        a.start()
+        b.start()
+        assert pump([a, b], lambda: b.peers.get("A") is True)
+        broker.stop()
+        assert pump([a, b], lambda: not a.connected and not b.connected)
+        for i in range(10):  # while the broker is away: 4 kept, the 6 oldest dropped
+            a.bus.publish(Event.Tick(i, i))
+        sa = a.stats()
+        assert sa["queued"] == 4 and sa["queue_dropped"] == 6, sa
+        broker.start_again()
+        assert pump([b], lambda: b.connected, 15000)  # B first: A's queued ticks find it listening
+        assert pump([a, b], lambda: len(ticks) == 4, 15000), (a.stats(), b.stats())
+        assert [t.tick_number for t in ticks] == [6, 7, 8, 9]
+        # requests still travel both ways: B's request subscription was restored too
+        answers = []
+        a.router.queue("B/stats", Request("me", "get", b"r"), answers.append)
+        assert pump([a, b], lambda: answers, serve=[(b.router, 1)])
+        assert answers == [Response.Success(b"uptime=42;r")] and len(calls) == 1
+        for s in (a.stats(), b.stats()):
+            assert s["connects"] == 2 and s["disconnects"] == 1, s
+        assert a.stats()["queue_dropped"] == 6
+        assert any(w == "queue full" for w, _ in a.errors) and any(w == "connection lost" for w, _ in b.errors)
+        a.stop()
+        b.stop()
+    finally:
+        broker.stop()
+
+
+def test_a_node_vanishing_is_seen_through_its_last_will():
+    broker = Broker("A", "B", "host")
+    try:
+        a, b, host = bridge(broker, "A"), bridge(broker, "B"), bridge(broker, "host")
+        seen = []
+        b.status_hook = lambda node, online: seen.append(("B", node, online))
+        host.status_hook = lambda node, online: seen.append(("host", node, online))
+        for x in (a, b, host):
+            x.start()
+        assert pump([a, b, host], lambda: len(seen) == 4), seen
+        assert sorted(seen) == [("B", "A", True), ("B", "host", True), ("host", "A", True), ("host", "B", True)]
+        a.client.close()  # A vanishes: no DISCONNECT, no `offline` of its own
+        assert pump([b, host], lambda: len(seen) == 6), seen
+        assert sorted(seen[4:]) == [("B", "A", False), ("host", "A", False)]
+        assert b.peers["A"] is False and host.peers == {"A": False, "B": True}
+        b.stop()  # a clean stop says offline too
+        assert pump([host], lambda: ("host", "B", False) in seen), seen
+        # a node joining later learns A's state from the retained status
+        late = bridge(broker, "B")
+        late.status_hook = lambda node, online: seen.append(("late", node, online))
+        late.start()
+        assert pump([late, host], lambda: ("late", "A", False) in seen and host.peers["B"] is True), seen
+        late.stop()
+        host.stop()
+    finally:
+        broker.stop()
+
+
+def _request_bytes(cid, reply, req):
+    from helix_ipc import wire
+
+    return wire.encode({"c": cid, "r": reply, "q": wire.request_to_obj(req)})
+
+
+def test_a_request_delivered_twice_is_answered_once():
+    from helix_ipc import wire
+
+    broker = Broker("A", "B")
+    try:
+        b = bridge(broker, "B")
+        calls = _stats_module(b.router)
+        b.start()
+        raw = Raw(broker, "A")
+        raw.c.subscribe("helix/B/reply/A", 1)
+        payload = _request_bytes(77, "helix/B/reply/A", Request("x", "get", b"1"))
+        raw.c.publish("helix/A/req/B/stats", payload, 1, False)
+        raw.c.publish("helix/A/req/B/stats", payload, 1, False)  # as MQTT may redeliver it
+        assert pump([b, raw], lambda: b.stats()["duplicates"] == 1 and raw.msgs, serve=[(b.router, 1)])
+        pump([b, raw], lambda: False, 300, serve=[(b.router, 1)])  # time for a second answer
+        assert len(calls) == 1
+        replies = raw.got("helix/B/reply/A")
+        assert len(replies) == 1, replies
+        obj = wire.decode(replies[0])
+        assert obj["c"] == 77 and wire.obj_to_response(obj["p"]) == Response.Success(b"uptime=42;1")
+        # a new id is a new request
+        raw.c.publish("helix/A/req/B/stats", _request_bytes(78, "helix/B/reply/A", Request("x", "get", b"2")), 1, False)
+        assert pump([b, raw], lambda: len(raw.got("helix/B/reply/A")) == 2, serve=[(b.router, 1)])
+        assert len(calls) == 2 and b.stats()["duplicates"] == 1 and b.stats()["requests_in"] == 2
+        raw.c.close()
+        b.stop()
+    finally:
+        broker.stop()
+
+
+def test_a_malformed_payload_is_dropped_counted_and_never_executed():
+    import os
+
+    from helix_ipc import wire
+
+    marker = "/tmp/helix-mqtt-pwned-%d" % (os.getpid() if hasattr(os, "getpid") else 0)
+    code = "__import__('os').system('touch %s')" % marker
+    broker = Broker("A", "B")
+    try:
+        b = bridge(broker, "B")
+        b.listen()
+        events = _collect(b.bus, (EventTopic.ALL,))
+        calls = _stats_module(b.router)
+        b.start()
+        raw = Raw(broker, "A")
+        raw.c.subscribe("helix/B/reply/A", 1)
+        bad = [
+            ("helix/A/event/tick", b"\xff\x00garbage"),  # not CBOR
+            ("helix/A/event/tick", code.encode()),  # code as text: never evaluated
+            ("helix/A/event/tick", wire.encode(code)),  # a CBOR str, not an event
+            ("helix/A/event/tick", wire.encode([99, 1, 2])),  # no such event kind
+            ("helix/A/event/shutdown", wire.encode(wire.event_to_obj(Event.Tick(1, 1)))),  # wrong topic
+            ("helix/A/event/tick", wire.encode(wire.event_to_obj(Event.Tick(1, 1)))[:-1]),  # truncated
+            ("helix/A/req/B/stats", wire.encode([1, 2, 3])),  # not a map
+            ("helix/A/req/B/stats", code.encode()),
+            ("helix/A/req/B/stats", _request_bytes(5, "helix/B/event/tick", Request("x", "get"))),  # reply hijack
+            ("helix/A/req/B/stats", wire.encode({"c": 6, "r": "helix/B/reply/A", "q": ["get", code, 1]})),
+            ("helix/A/status", b"maybe"),
+        ]
+        for topic, payload in bad:
+            raw.c.publish(topic, payload, 1, False)
+        assert pump([b, raw], lambda: b.stats()["malformed"] == len(bad), serve=[(b.router, 1)]), (b.stats(), b.errors)
+        # still serving: a valid request after all that is answered
+        raw.c.publish("helix/A/req/B/stats", _request_bytes(9, "helix/B/reply/A", Request("x", "get", b"ok")), 1, False)
+        assert pump([b, raw], lambda: raw.got("helix/B/reply/A"), serve=[(b.router, 1)])
+        assert len(raw.got("helix/B/reply/A")) == 1 and len(calls) == 1 and calls[0].payload == b"ok"
+        assert events == [] and b.stats()["events_in"] == 0
+        assert b.stats()["malformed"] == len(bad) and len([w for w, _ in b.errors if w.startswith("malformed")]) == len(bad)
+        try:
+            os.stat(marker)
+            raise AssertionError("the payload was executed")
+        except OSError:
+            pass
+        raw.c.close()
+        b.stop()
+    finally:
+        broker.stop()
+
+
+def test_router_request_across_nodes_in_asyncio_with_deadlines():
+    try:
+        import asyncio
+    except ImportError:
+        support.skip("needs asyncio")
+    from helix_ipc import Timeout
+
+    broker = Broker("A", "B")
+    try:
+        a = bridge(broker, "A", request_timeout_ms=400)
+        b = bridge(broker, "B")
+        _stats_module(b.router)
+        a.proxy("B", "stats")
+        a.proxy("C", "stats")  # no node C: nobody answers
+        out = {}
+
+        async def main():
+            a.start()
+            b.start()
+            tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run()),
+                     asyncio.create_task(b.router.serve(1))]
+            try:
+                out["r"] = await a.router.request("B/stats", Request("me", "get", b"aio"), timeout_ms=5000)
+                try:
+                    await a.router.request("C/stats", Request("me", "get"), timeout_ms=100)
+                    out["c"] = "answered"
+                except Timeout:
+                    out["c"] = "timeout"
+                await asyncio.sleep(0.6)  # the bridge's own deadline passes: answered with Error, late
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.sleep(0)
+
+        asyncio.run(main())
+        assert out["r"] == Response.Success(b"uptime=42;aio")
+        assert out["c"] == "timeout"
+        assert a.stats()["timeouts"] == 1 and a.stats()["in_flight"] == 0
+        assert a.router.late_responses == 1
+        a.stop()
+        b.stop()
+    finally:
+        broker.stop()
