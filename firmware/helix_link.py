@@ -1,0 +1,116 @@
+# helix_link: the board side of the serial link (helix_ipc.link), as asyncio tasks next
+# to the running system: ticks and modules go on while a host uses them.
+#
+#   asyncio.create_task(helix_link.serve(system))   # in the firmware's async main()
+#
+# serves the REPL's own line (sys.stdin/sys.stdout) and, when the board profile names
+# one (`"link_uart": {"id": 1, "baudrate": 115200, "tx": 4, "rx": 5}`), a machine.UART
+# as a second line. Frames are printable text ("~...\n", see docs/link.md): no byte of
+# one is Ctrl-C, so Ctrl-C still stops main.py and gives the REPL back; REPL output and
+# print()s between frames are skipped by the host. While no host is connected the board
+# writes nothing onto the line but one HELLO when serve() starts. The module "link" it
+# loads answers "status" (hx.status()'s text) and "stats" (status_lines()).
+# Task context (the event loop) only. MicroPython only (the host side is tools/link).
+import sys
+
+from helix_ipc import Module, Response
+from helix_ipc.link import Link
+
+_links = []  # (line name, Link) being served
+
+
+def status_lines():
+    """One line per served link (state, frames, errors, drops, RTT): for hx.status()."""
+    return [ln.status_line() for _, ln in _links] or ["link: not served"]
+
+
+def _status_text():
+    # hx.status()'s text: hx prints it, so its `print` is redirected for this one call
+    import hx
+
+    out = []
+    hx.print = lambda *a, **k: out.append(" ".join([str(x) for x in a]))
+    try:
+        hx.status()
+    finally:
+        del hx.print
+    return "\n".join(out)
+
+
+class LinkModule(Module):
+    """"status": hx.status() as text; "stats": the link lines."""
+
+    name = "link"
+    topics = []
+
+    def handle_request(self, request):
+        t = request.request_type
+        if t == "status":
+            return Response.Success(_status_text().encode())
+        if t == "stats":
+            return Response.Success("\n".join(status_lines()).encode())
+        return Response.NOT_SUPPORTED
+
+
+async def serve(system, name=None):
+    """Serve the link on the REPL line, and on the profile's link_uart if it names one.
+    Runs until cancelled (or the REPL line's input ends)."""
+    import asyncio
+
+    from helix_ipc import board
+
+    p = board.profile()
+    name = name or p["name"]
+    if system.host.get("link") is None:
+        system.host.load(LinkModule())
+    u = p.get("link_uart")
+    if u:
+        from helix_ipc._compat import machine_module
+
+        m = machine_module()
+        uart = m.UART(u["id"], u.get("baudrate", 115200), tx=u.get("tx"), rx=u.get("rx"))
+        asyncio.create_task(serve_line(system, uart, uart, name, "uart"))
+    await serve_line(system, sys.stdin.buffer, sys.stdout.buffer, name, "repl")
+
+
+async def serve_line(system, rd, wr, name, line):
+    """Serve one line: rd a pollable stream with readinto(), wr one with write()."""
+    import asyncio
+    import select
+
+    flag = asyncio.ThreadSafeFlag()
+    link = Link(system.router, system.bus, wr.write, name, False, modules=system.host.loaded, wake=flag.set)
+    entry = (line, link)
+    _links.append(entry)
+    ticker = asyncio.create_task(_ticker(link, flag))
+    reader = asyncio.StreamReader(rd)
+    poller = select.poll()
+    poller.register(rd, select.POLLIN)
+    b1 = bytearray(1)
+    buf = bytearray()
+    link.hello()
+    try:
+        while True:
+            d = await reader.read(1)
+            if not d:
+                break  # the line's input ended
+            buf[:] = d
+            while len(buf) < 256 and poller.poll(0) and rd.readinto(b1):
+                buf.append(b1[0])
+            link.feed(bytes(buf))
+            link.tick()
+    finally:
+        ticker.cancel()
+        link.close("stopped")
+        _links.remove(entry)
+
+
+async def _ticker(link, flag):
+    import asyncio
+
+    while True:
+        try:
+            await asyncio.wait_for_ms(flag.wait(), 50)
+        except asyncio.TimeoutError:
+            pass
+        link.tick()

@@ -1,0 +1,178 @@
+# linkfixture: a virtual board running the firmware with the serial link, and the host
+# side connected to it, for hardware-in-the-loop style tests (CPython only: it drives
+# host processes). Plain helpers, no pytest fixture injection (the suite's tests are
+# plain functions that also run under MicroPython, where these tests skip):
+#
+#   from linkfixture import LinkedBoard
+#   def test_x():
+#       if support.MICROPYTHON: support.skip(linkfixture.E2E)
+#       with LinkedBoard() as b:             # board started, link up ("pico/..." proxies)
+#           r = b.request("pico/stats", "get_stats")     # through the host router
+#           evs = b.events([EventTopic.TICK], 3)         # through the host bus
+#           b.router, b.bus, b.link (HostLink), b.stats(), b.board (the vboard), b.call(coro)
+#
+# The board's filesystem gets lib/helix_ipc and the firmware as sources, a main.py that
+# adds helix_link.serve to the system's services and runs helix_app (asyncio, status
+# lines every REPORT_S on the console: REPL output between the frames), and
+# linktest_board.py's test module "probe" (echo, print, reset). `port=` lets the host
+# connect through another pty (tools/link/faultpty.py) instead of the board's own.
+import asyncio
+import os
+import sys
+import threading
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+if _ROOT not in sys.path:  # tools.link
+    sys.path.insert(0, _ROOT)
+
+E2E = "end-to-end: a virtual board and pyserial on the host (CPython subprocess/pty)"
+REPORT_S = 1
+
+MAIN = """\
+import helix_app, helix_link, linktest_board
+helix_app.system.services.append(helix_link.serve)
+helix_app.run(report_every_s=%d, modules=helix_app.default_modules(helix_app.board.profile()) + [linktest_board.Probe()])
+""" % REPORT_S
+
+PROBE = """\
+# linktest_board: a test module for the link tests (board side).
+from helix_ipc import Module, Response
+
+
+class Probe(Module):
+    name = "probe"
+    topics = []
+
+    def handle_request(self, request):
+        t = request.request_type
+        if t == "echo":
+            return Response.Success(request.payload)
+        if t == "print":  # REPL output on the link's own line, between frames
+            for i in range(int(request.payload or b"1")):
+                print("probe: some text on the console", i, "~not a frame")
+            return Response.ok()
+        if t == "reset":  # the board resets before it answers
+            import machine
+            machine.reset()
+        if t == "big":
+            return Response.Success(b"x" * int(request.payload))
+        return Response.NOT_SUPPORTED
+"""
+
+
+def _root():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def board_files():
+    """{board path: text}: the library and firmware sources, main.py, the probe module."""
+    root = _root()
+    files = {}
+    lib = os.path.join(root, "lib", "helix_ipc")
+    for f in sorted(os.listdir(lib)):
+        if f.endswith(".py"):
+            files["lib/helix_ipc/" + f] = open(os.path.join(lib, f)).read()
+    for f in ("helix_app.py", "helix_examples.py", "hx.py", "helix_link.py"):
+        files[f] = open(os.path.join(root, "firmware", f)).read()
+    files["main.py"] = MAIN
+    files["linktest_board.py"] = PROBE
+    return files
+
+
+class LinkedBoard:
+    """A virtual board with the link served, and a HostLink to it in a loop thread.
+    `connect=False`: start the board only (connect later with connect())."""
+
+    def __init__(self, prefix="pico/", connect=True, port=None, timeout_ms=10000, **link_kw):
+        from test_vboard import _Board
+
+        self.board = _Board(board_files())
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.link = None
+        self.prefix = prefix
+        self.link_kw = link_kw
+        try:
+            if connect:
+                self.connect(port, timeout_ms)
+        except BaseException:
+            self.close()
+            raise
+
+    def call(self, coro, timeout_s=30):
+        """Run a coroutine in the link's loop; its result (or exception) here."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def connect(self, port=None, timeout_ms=10000):
+        from tools.link.host import HostLink
+
+        async def go():
+            hl = HostLink(port or self.board.port, prefix=self.prefix, **self.link_kw)
+            await hl.open(timeout_ms)
+            return hl
+
+        self.link = self.call(go())
+        self.router, self.bus = self.link.router, self.link.bus
+        return self.link
+
+    def disconnect(self):
+        if self.link is not None:
+            self.call(self.link.close())
+            self.link = None
+
+    def request(self, to, request_type, payload=b"", timeout_ms=5000):
+        """await router.request(to, ...) on the host router (to: "pico/stats", ...)."""
+        from helix_ipc import Request
+
+        return self.call(self.router.request(to, Request("test", request_type, payload), timeout_ms))
+
+    def events(self, topics, n, timeout_ms=5000):
+        """The next n events on these topics from the board (through the host bus)."""
+
+        async def go():
+            out = []
+            with self.link.stream(topics, 256) as s:
+                while len(out) < n:
+                    out.append(await s.next(timeout_ms))
+            return out
+
+        return self.call(go(), timeout_s=timeout_ms / 1000 * n + 10)
+
+    def stats(self):
+        return self.call(_stats(self.link))
+
+    def wait(self, cond, what, timeout_s=15):
+        import time
+
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.call(_eval(cond)):
+                return
+            time.sleep(0.05)
+        raise AssertionError("timed out waiting for " + what)
+
+    def close(self):
+        try:
+            self.disconnect()
+        except Exception:  # noqa: S110 - best effort: the board is stopped next anyway
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.board.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+async def _stats(link):
+    return link.stats()
+
+
+async def _eval(cond):
+    return cond()
