@@ -2,66 +2,65 @@
 #
 # A Bridge joins a node's EventBus and MessageRouter to a broker through a thin client
 # adapter (UmqttClient: micropython-lib umqtt.simple on MicroPython; PahoClient: paho-mqtt
-# on CPython; anything with the same five methods works). Topic scheme (docs/mqtt.md):
-#   helix/<node>/status                   b"online" (retained), last will b"offline"
-#   helix/<node>/event/<topic>            an exported event, QoS 0 (wire.event_to_obj)
-#   helix/<node>/req/<to>/<module>        a request from <node> to <to>'s <module>, QoS 1
-#                                         {"c": id, "r": reply topic, "q": request}
-#   helix/<node>/reply/<to>               <node>'s answer to <to>, QoS 1 {"c": id, "p": resp}
-# A node only ever publishes under helix/<its name>/ (the broker's ACL enforces it), so
-# the reply topic a request carries must be helix/<answerer>/reply/<requester>; any other
-# is malformed. Payloads are wire.encode()d plain values; wire.decode builds only plain
-# values, and nothing received is executed, evaluated or imported. A payload that does not
-# decode, has the wrong shape, or arrives on a topic outside the scheme is dropped,
-# counted in `malformed` and passed to error_hook.
+# on CPython; anything with the same methods works). Topic scheme (docs/mqtt.md):
+#   helix/<node>/status           b"online" (retained, QoS 1); last will b"offline" (retained)
+#   helix/<node>/event/<topic>    an exported event, QoS 0: wire.encode(event_to_obj(e))
+#   helix/<node>/req/<to>         a request from <node> to <to>, QoS 1: remote.Peer's
+#                                 [REQ, correlation id, module, request]
+#   helix/<node>/reply/<to>       <node>'s answer to <to>, QoS 1: [RESP, correlation id, resp]
+# A node publishes only under helix/<its name>/ (the broker's ACL enforces it), so the
+# reply topic of a request to B from A is always helix/B/reply/A: MQTT 3.1.1 (umqtt) has
+# no response-topic property, and the only reply topic the ACL allows is that one.
+# Nothing received is executed, evaluated or imported: wire.decode builds plain values
+# only. A payload that does not decode, has the wrong shape, or a message kind that does
+# not belong on its topic (only REQ on req/, only RESP on reply/) is dropped, counted in
+# `malformed` and passed to error_hook.
 #
-# Remote modules: bridge.proxy(node, module) registers "<node>/<module>" in the local
-# router; `await router.request("B/stats", req, timeout_ms)` (or router.queue with a
-# callback) puts the request in that proxy's mailbox, the bridge takes it from there,
-# publishes it with a correlation id and calls the request's callback once, with the
-# answer, or Response.Error when none came within request_timeout_ms (counted in
-# `timeouts`). A reply for no request in flight (late, or a second copy) is counted in
-# `late_replies`. router.send() to a proxy answers Response.Error (it cannot wait).
-# Incoming requests are put in the named local module's mailbox (router.queue): the module
-# must be served (router.serve, ModuleHost.start_tasks or process_mailbox). A request seen
-# before (same requester and id, the last `dedup` of them) is not delivered again: counted
-# in `duplicates`, so a request MQTT delivers twice is answered once.
+# Requests are remote.Peer's, one Peer per other node (shared with the serial link): its
+# proxy modules "<node>/<module>" in the local router (`await router.request("B/stats",
+# req, timeout_ms)` or router.queue with a callback; router.send answers Response.Error),
+# correlation ids, deadlines (request_timeout_ms: the callback gets Response.Error, counted
+# in `timeouts`), answers for no pending request counted in `late_responses`, a repeated
+# request never run twice (`duplicates`: answered from the Peer's cache of the last
+# answers), a peer's `offline` failing its pending requests at once (`link_failures`).
+# Incoming requests go into the named local module's mailbox: serve it (router.serve,
+# ModuleHost.start_tasks or process_mailbox).
 #
 # Faults: every publish goes through one bounded FIFO (`queue_capacity`). While the broker
 # is away it fills; past capacity the oldest is dropped and counted in `queue_dropped`.
 # A lost connection (any OSError from the client) is counted in `disconnects`; poll()
 # reconnects with a growing back-off (100 ms .. 5 s), publishes `online` again, restores
-# every subscription, then flushes the queue. Messages received go through a bounded
-# inbox (`inbox_capacity`, overflow counted in `inbox_dropped`); at most that many are
-# handled per poll. A peer's status change (its `online`, or its last will `offline`) is
-# kept in bridge.peers and passed to status_hook(node, online).
+# every subscription, then flushes the queue. Requests to other nodes wait in the queue
+# too, bounded by their deadlines. Messages received go through a bounded inbox
+# (`inbox_capacity` per poll; twice that waiting, the rest dropped and counted in
+# `inbox_dropped`). A peer's status change (`online`, or `offline` from its last will or
+# its stop()) is kept in bridge.peers and passed to status_hook(node, online).
 #
 # Contexts: poll(), start(), stop(), proxy(), export(), listen() from task context, one
 # thread at a time (the bridge's task: `await bridge.run()` polls the client's socket
-# without blocking, check_msg / paho loop(0)). The export subscription and the callbacks
-# of incoming requests only put bytes in the queue under a lock, so they may run in any
-# task, thread or scheduled callback; never a hard IRQ (they allocate). The umqtt client
-# blocks in a QoS 1 publish until its PUBACK (short on a LAN; the broker going away ends
-# it with OSError).
+# without blocking: umqtt check_msg / paho loop(0)). The export subscription and the
+# answers of incoming requests only put bytes in the queue, under a lock, so they may run
+# in any task, thread or scheduled callback; never a hard IRQ (they allocate). The umqtt
+# client blocks in a QoS 1 publish until its PUBACK (short on a LAN; the broker going away
+# ends it with OSError); the paho adapter does the same, so both behave alike.
 
-from ._compat import new_lock, ticks_add, ticks_diff, ticks_ms
 from . import wire
-from .errors import ChannelFull, ModuleNotFound
+from ._compat import new_lock, ticks_add, ticks_diff, ticks_ms
 from .bus import EventSubscription
 from .events import EventResponse, EventTopic
-from .messages import Name, Response
 
 _MASK = 0x1FFFFFFF
-_PROXY_BASE = 0x10000000  # router ids of proxy modules start here
 _BACKOFF_MIN = 100
 _BACKOFF_MAX = 5000
 _ONLINE = b"online"
 _OFFLINE = b"offline"
 _DEFAULT_PORT = 1883
+_REQ_HEAD = b"\x84\x01"  # CBOR of a 4-list starting with REQ (1): [REQ, cid, module, req]
+_RESP_HEAD = b"\x83\x02"  # a 3-list starting with RESP (2): [RESP, cid, response]
 _COUNTERS = ("connects", "disconnects", "refused", "published", "received", "events_out",
-             "events_in", "requests_out", "requests_in", "replies_out", "replies_in",
-             "duplicates", "malformed", "timeouts", "late_replies", "queue_dropped",
-             "inbox_dropped", "not_sent")
+             "events_in", "malformed", "queue_dropped", "inbox_dropped", "not_sent")
+_PEER_SUMS = ("requests_out", "requests_in", "responses_out", "responses_in", "duplicates",
+              "timeouts", "late_responses", "link_failures", "callback_errors", "out_dropped")
 
 
 class Refused(OSError):
@@ -80,8 +79,8 @@ def _check_level(name, what):
 
 def topic_level(topic):
     """The MQTT topic levels for an EventTopic: "tick", "memory_pressure", ... for the
-    built-in ones, "custom/<name>" for EventTopic.Custom(name). ValueError for a custom
-    name holding an MQTT wildcard."""
+    built-in ones, "custom/<name>" for EventTopic.Custom(name). ValueError for ALL and
+    for a custom name holding an MQTT wildcard."""
     if not isinstance(topic, EventTopic) or topic is EventTopic.ALL:
         raise ValueError("an EventTopic other than ALL is needed, got %r" % (topic,))
     if isinstance(topic._key, str):
@@ -94,22 +93,21 @@ def _default_hook(where, error):
 
 
 class Bridge:
-    """Bridge(node, client, bus=None, router=None, queue_capacity=32, inbox_capacity=32,
-    dedup=32, request_timeout_ms=5000, keepalive_ms=30000, max_in_flight=16).
+    """Bridge(node, client, bus=None, router=None, queue_capacity=32, inbox_capacity=16,
+    request_timeout_ms=5000, keepalive_ms=30000, peer_capacity=16).
     `client` is an adapter (UmqttClient, PahoClient or client_for()); bus/router default to
-    the global ones."""
+    the global ones. The node's name is its MQTT client id and user name."""
 
     def __init__(self, node, client, bus=None, router=None, queue_capacity=32,
-                 inbox_capacity=32, dedup=32, request_timeout_ms=5000, keepalive_ms=30000,
-                 max_in_flight=16):
+                 inbox_capacity=16, request_timeout_ms=5000, keepalive_ms=30000,
+                 peer_capacity=16):
         from .bus import global_event_bus
         from .router import global_router
 
         _check_level(node, "node name")
         if "/" in node:
             raise ValueError("node name %r may not contain '/'" % node)
-        for v, what in ((queue_capacity, "queue_capacity"), (inbox_capacity, "inbox_capacity"),
-                        (dedup, "dedup"), (max_in_flight, "max_in_flight")):
+        for v, what in ((queue_capacity, "queue_capacity"), (inbox_capacity, "inbox_capacity")):
             if type(v) is not int or v < 1:
                 raise ValueError("%s must be an int >= 1" % what)
         self.node = node
@@ -119,35 +117,28 @@ class Bridge:
         self.prefix = "helix/" + node + "/"
         self.queue_capacity = queue_capacity
         self.inbox_capacity = inbox_capacity
-        self.dedup = dedup
         self.request_timeout_ms = request_timeout_ms
         self.keepalive_ms = keepalive_ms
-        self.max_in_flight = max_in_flight
+        self.peer_capacity = peer_capacity
         self.error_hook = _default_hook
         self.status_hook = None
-        self.peers = {}  # node -> True (online) / False (offline)
+        self.peers = {}  # node -> True (online) / False (offline), from their status
+        self.links = {}  # node -> remote.Peer (requests both ways)
         self.connected = False
         self._lock = new_lock()
         self._queue = []  # [topic, payload, qos, retain] waiting to be published
-        self._inbox = []  # (topic str, payload bytes)
-        self._subs = [self.prefix[:6] + "+/status", self.prefix[:6] + "+/req/" + node + "/#",
-                      self.prefix[:6] + "+/reply/" + node]
-        self._pending = {}  # correlation id -> [callback, deadline, node/module]
-        self._proxies = {}  # "<node>/<module>" -> router _Module record
-        self._seen = {}  # "requester id" -> True, the last `dedup` requests delivered
-        self._seen_order = []
+        self._inbox = []  # (topic, payload) received, not handled yet
+        self._subs = ["helix/+/status", "helix/+/req/" + node, "helix/+/reply/" + node]
         self._exported = []  # bus subscription ids
         self._importing = False  # True while a remote event is published on the local bus
-        self._next_id = int.from_bytes(_urandom(3), "big")  # correlation ids: random start
         self._retry_at = None
         self._backoff = _BACKOFF_MIN
         self._last_out = ticks_ms()
         self._deliver_cb = self._deliver
+        self._hook_cb = self._peer_hook
         self.connects = self.disconnects = self.refused = 0
         self.published = self.received = self.events_out = self.events_in = 0
-        self.requests_out = self.requests_in = self.replies_out = self.replies_in = 0
-        self.duplicates = self.malformed = self.timeouts = self.late_replies = 0
-        self.queue_dropped = self.inbox_dropped = self.not_sent = 0
+        self.malformed = self.queue_dropped = self.inbox_dropped = self.not_sent = 0
 
     # -- configuration ---------------------------------------------------------------
     def export(self, topics):
@@ -164,32 +155,38 @@ class Bridge:
         self._exported.append(self.bus.subscribe(sub))
 
     def listen(self, node="+", topics=None):
-        """Receive events from `node` ("+" = every node) into the local bus: all of them
-        (topics=None) or these EventTopics."""
+        """Receive events from `node` ("+" = every other node) into the local bus: all
+        of them (topics=None) or these EventTopics."""
         if node != "+":
             _check_level(node, "node name")
         levels = ["#"] if topics is None else [topic_level(t) for t in topics]
         for level in levels:
             self._subscribe("helix/%s/event/%s" % (node, level))
 
-    def proxy(self, node, module, mailbox_capacity=None):
-        """Register "<node>/<module>" in the local router: requests queued to it travel to
-        `module` on `node`. Returns the local name."""
+    def proxy(self, node, module):
+        """Register "<node>/<module>" in the local router: requests queued to it travel
+        to `module` on `node`. Returns that name."""
         _check_level(node, "node name")
         _check_level(module, "module name")
-        name = node + "/" + module
-        r = self.router
-        mid = _PROXY_BASE
-        while r.is_registered(mid):
-            mid += 1
-        r.register(mid, name, self._proxy_send, mailbox_capacity)
-        self._proxies[name] = r._find(mid)
-        return name
+        self.link(node).proxy(module)
+        return node + "/" + module
 
-    def _proxy_send(self, request):
-        # router.send() to a proxy: it cannot wait for the network
-        return Response.Error("mqtt: this module is on another node: use router.request() or "
-                              "router.queue(), which can wait for its answer")
+    def link(self, node):
+        """The remote.Peer for `node` (made on first use)."""
+        p = self.links.get(node)
+        if p is None:
+            from .remote import Peer
+
+            p = Peer(self.router, self.bus, _Out(self, node).send, self.node, node + "/",
+                     self.peer_capacity, self.request_timeout_ms)
+            p.error_hook = self._hook_cb
+            self.links[node] = p
+            if self.peers.get(node):
+                p.connected(node)
+        return p
+
+    def _peer_hook(self, where, error):
+        self.error_hook("peer: " + where, error)
 
     def _subscribe(self, topic):
         if topic in self._subs:
@@ -202,20 +199,31 @@ class Bridge:
                 self._lost(e)
 
     def stats(self):
-        """The counters (a new dict), plus connected, queued, in_flight and peers."""
+        """The bridge's counters, the requests' (summed over the links), connected,
+        queued, pending, peers, and links (each remote.Peer's stats): a new dict."""
         d = {}
         for name in _COUNTERS:
             d[name] = getattr(self, name)
+        for name in _PEER_SUMS:
+            d[name] = 0
+        d["pending"] = 0
+        links = {}
+        for node in self.links:
+            s = links[node] = self.links[node].stats()
+            for name in _PEER_SUMS:
+                d[name] += s[name]
+            d["malformed"] += s["malformed"]
+            d["pending"] += s["pending"]
+        d["links"] = links
         d["connected"] = self.connected
         d["queued"] = len(self._queue)
-        d["in_flight"] = len(self._pending)
         d["peers"] = dict(self.peers)
         return d
 
     # -- connection ------------------------------------------------------------------
     def start(self):
-        """Connect now. Refused (bad credentials, not authorised) is raised; any other
-        OSError is raised too, and poll() keeps trying later."""
+        """Connect now. Refused (bad credentials, not authorised) is raised, and so is
+        any other OSError; after one, poll() keeps trying."""
         try:
             self._connect()
         except OSError:
@@ -254,7 +262,7 @@ class Bridge:
         self._retry_at = ticks_add(ticks_ms(), self._backoff)
 
     def stop(self):
-        """Publish `offline` (retained), send what is queued, disconnect."""
+        """Send what is queued, publish `offline` (retained), disconnect, stop exporting."""
         if self.connected:
             try:
                 self._flush()
@@ -271,29 +279,26 @@ class Bridge:
 
     # -- the loop --------------------------------------------------------------------
     def poll(self):
-        """One turn: reconnect when due, read what the broker sent, handle it, send the
-        proxies' requests, flush the queue, time out old requests. Returns how many
-        messages were handled. Task context."""
+        """One turn: reconnect when due, read what the broker sent, handle it, let each
+        link send its proxies' requests and expire deadlines, flush the queue. Returns
+        how many messages were handled. Task context."""
         now = ticks_ms()
-        if not self.connected:
-            if self._retry_at is not None and ticks_diff(now, self._retry_at) >= 0:
-                try:
-                    self._connect()
-                except OSError:
-                    self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
-                    self._retry_at = ticks_add(ticks_ms(), self._backoff)
+        if not self.connected and self._retry_at is not None and ticks_diff(now, self._retry_at) >= 0:
+            try:
+                self._connect()
+            except OSError:
+                self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
+                self._retry_at = ticks_add(ticks_ms(), self._backoff)
         if self.connected:
             try:
                 self.client.poll(self.inbox_capacity)
             except OSError as e:
                 self._lost(e)
         n = self._handle_inbox()
-        if self._proxies:
-            self._take_requests()
+        for node in self.links:
+            self.links[node].service()
         if self.connected and self._queue:
             self._flush()
-        if self._pending:
-            self._expire(now)
         if self.connected and ticks_diff(now, self._last_out) >= self.keepalive_ms // 2:
             try:
                 self.client.ping()
@@ -303,18 +308,18 @@ class Bridge:
         return n
 
     async def run(self, interval_ms=2):
-        """Poll forever (a task); cancel it to end. Sleeps interval_ms between idle turns."""
+        """Poll until cancelled (a task). Sleeps interval_ms after a turn with nothing
+        received."""
         import asyncio
 
         sleep_ms = getattr(asyncio, "sleep_ms", None)
         while True:
-            if not self.poll():
-                if sleep_ms is not None:
-                    await sleep_ms(interval_ms)
-                else:
-                    await asyncio.sleep(interval_ms / 1000)
-            else:
+            if self.poll():
                 await asyncio.sleep(0)
+            elif sleep_ms is not None:
+                await sleep_ms(interval_ms)
+            else:
+                await asyncio.sleep(interval_ms / 1000)
 
     # -- out -------------------------------------------------------------------------
     def _put(self, topic, payload, qos, retain):
@@ -329,8 +334,8 @@ class Bridge:
             self.queue_dropped = (self.queue_dropped + 1) & _MASK
         q.append(item)
         lock.release()
-        if dropped and self.error_hook is not None:
-            self.error_hook("queue full", "the oldest queued message was dropped (%d queued)" % self.queue_capacity)
+        if dropped:
+            self.error_hook("queue full", "the oldest of %d queued messages was dropped" % self.queue_capacity)
 
     def _flush(self):
         c = self.client
@@ -365,55 +370,6 @@ class Bridge:
         self.events_out = (self.events_out + 1) & _MASK
         return EventResponse.HANDLED
 
-    def _take_requests(self):
-        # Take queued requests from the proxies' mailboxes (as router._process_one does,
-        # keeping the callback) and publish each with a correlation id.
-        r = self.router
-        pending = self._pending
-        for name in self._proxies:
-            m = self._proxies[name]
-            while len(pending) < self.max_in_flight:
-                r._lock.acquire()
-                mb = m.mailbox
-                if mb is None or not mb.count:
-                    r._lock.release()
-                    break
-                req = mb.pop()
-                cb = mb.callback
-                mb.callback = None
-                r._lock.release()
-                self._send_request(name, req, cb)
-
-    def _send_request(self, name, req, cb):
-        node, module = name.split("/", 1)
-        cid = self._next_id = (self._next_id + 1) & _MASK
-        try:
-            payload = wire.encode({"c": cid, "r": "helix/%s/reply/%s" % (node, self.node),
-                                   "q": wire.request_to_obj(req)})
-        except (TypeError, ValueError) as e:
-            self.not_sent = (self.not_sent + 1) & _MASK
-            if cb is not None:
-                cb(Response.Error("mqtt: cannot encode the request: %s" % e))
-            return
-        self._pending[cid] = [cb, ticks_add(ticks_ms(), self.request_timeout_ms), name]
-        self._put(self.prefix + "req/" + name, payload, 1, False)
-        self.requests_out = (self.requests_out + 1) & _MASK
-
-    def _expire(self, now):
-        late = [cid for cid in self._pending if ticks_diff(now, self._pending[cid][1]) >= 0]
-        for cid in late:
-            cb, _, name = self._pending.pop(cid)
-            self.timeouts = (self.timeouts + 1) & _MASK
-            if cb is not None:
-                self._callback(cb, Response.Error("mqtt: no answer from %s within %d ms"
-                                                  % (name, self.request_timeout_ms)))
-
-    def _callback(self, cb, response):
-        try:
-            cb(response)
-        except Exception as e:  # noqa: BLE001 - a user callback: counted by the router's hook
-            self.error_hook("request callback", e)
-
     # -- in --------------------------------------------------------------------------
     def _deliver(self, topic, payload):
         # The client's message callback (inside client.poll / a QoS 1 publish): only queue.
@@ -436,7 +392,9 @@ class Bridge:
                 except (UnicodeError, ValueError) as e:
                     self._malformed("topic", e)
                     continue
-            self._handle(topic, payload)
+            self._handle(topic, bytes(payload))
+        if self.inbox_dropped and n and self.error_hook is not None and len(inbox) >= self.inbox_capacity * 2:
+            self.error_hook("inbox full", "%d messages dropped so far" % self.inbox_dropped)
         return n
 
     def _malformed(self, where, error):
@@ -445,27 +403,37 @@ class Bridge:
 
     def _handle(self, topic, payload):
         parts = topic.split("/")
-        if len(parts) < 3 or parts[0] != "helix" or not parts[1]:
+        n = len(parts)
+        if n < 3 or parts[0] != "helix" or not parts[1] or parts[1] == self.node:
+            if n >= 3 and parts[1] == self.node:
+                return  # our own status or events coming back
             self._malformed(topic, "not a helix topic")
             return
         src = parts[1]
         kind = parts[2]
         try:
-            if kind == "event" and len(parts) >= 4:
-                if src != self.node:
-                    self._event_in(src, "/".join(parts[3:]), payload)
-            elif kind == "status" and len(parts) == 3:
+            if kind == "event" and n >= 4:
+                self._event_in("/".join(parts[3:]), payload)
+            elif kind == "status" and n == 3:
                 self._status_in(src, payload)
-            elif kind == "req" and len(parts) >= 5 and parts[3] == self.node:
-                self._request_in(src, "/".join(parts[4:]), payload)
-            elif kind == "reply" and len(parts) == 4 and parts[3] == self.node:
-                self._reply_in(src, payload)
+            elif kind == "req" and n == 4 and parts[3] == self.node:
+                if payload[:2] != _REQ_HEAD:
+                    raise ValueError("not a request")
+                p = self.link(src)
+                if p.remote is None:
+                    p.connected(src)  # a request proves it is there
+                p.receive(payload)  # counts what is malformed itself
+            elif kind == "reply" and n == 4 and parts[3] == self.node:
+                p = self.links.get(src)
+                if payload[:2] != _RESP_HEAD or p is None:
+                    raise ValueError("not an answer to a request of ours")
+                p.receive(payload)
             else:
                 self._malformed(topic, "not in the topic scheme")
         except (ValueError, TypeError, KeyError, IndexError) as e:  # WireError is a ValueError
             self._malformed(topic, e)
 
-    def _event_in(self, src, level, payload):
+    def _event_in(self, level, payload):
         event = wire.obj_to_event(wire.decode(payload))
         if topic_level(event.topic) != level:
             raise ValueError("event %r under topic level %r" % (event, level))
@@ -483,84 +451,36 @@ class Bridge:
             online = False
         else:
             raise ValueError("status must be online or offline")
-        if src == self.node:
-            return
         was = self.peers.get(src)
         self.peers[src] = online
+        p = self.links.get(src)
+        if p is not None:
+            if online and p.remote is None:
+                p.connected(src)
+            elif not online and p.remote is not None:
+                p.disconnected("it went offline")
         if was is not online and self.status_hook is not None:
             try:
                 self.status_hook(src, online)
             except Exception as e:  # noqa: BLE001 - a user hook
                 self.error_hook("status_hook", e)
 
-    def _request_in(self, src, module, payload):
-        obj = wire.decode(payload)
-        if not isinstance(obj, dict):
-            raise ValueError("a request must be a map")
-        cid = obj["c"]
-        reply = obj["r"]
-        if type(cid) is not int or reply != "helix/%s/reply/%s" % (self.node, src):
-            raise ValueError("bad correlation id or reply topic")
-        req = wire.obj_to_request(obj["q"], Name(src))  # sender: the requesting node
-        key = "%s %d" % (src, cid)
-        if key in self._seen:
-            self.duplicates = (self.duplicates + 1) & _MASK
-            return
-        seen = self._seen_order
-        if len(seen) >= self.dedup:
-            del self._seen[seen.pop(0)]
-        seen.append(key)
-        self._seen[key] = True
-        self.requests_in = (self.requests_in + 1) & _MASK
-        answer = _Answer(self, reply, cid).answer
-        try:
-            self.router.queue(module, req, answer)
-        except ModuleNotFound:
-            answer(Response.Error("no module %s on %s" % (module, self.node)))
-        except ChannelFull:
-            answer(Response.Rejected("the mailbox of %s on %s is full" % (module, self.node)))
 
-    def _reply_in(self, src, payload):
-        obj = wire.decode(payload)
-        if not isinstance(obj, dict):
-            raise ValueError("a reply must be a map")
-        cid = obj["c"]
-        resp = wire.obj_to_response(obj["p"])
-        entry = self._pending.get(cid) if type(cid) is int else None
-        if entry is None or not entry[2].startswith(src + "/"):
-            self.late_replies = (self.late_replies + 1) & _MASK
-            return
-        del self._pending[cid]
-        self.replies_in = (self.replies_in + 1) & _MASK
-        if entry[0] is not None:
-            self._callback(entry[0], resp)
-
-
-class _Answer:
-    # The callback of one incoming request: publishes its answer once (any context).
-    def __init__(self, bridge, topic, cid):
+class _Out:
+    # A link's send(payload): its requests and answers go out on this node's topics.
+    def __init__(self, bridge, node):
         self.bridge = bridge
-        self.topic = topic
-        self.cid = cid
-        self.answer = self._answer
+        self.req = bridge.prefix + "req/" + node
+        self.reply = bridge.prefix + "reply/" + node
 
-    def _answer(self, response):
-        b = self.bridge
-        try:
-            payload = wire.encode({"c": self.cid, "p": wire.response_to_obj(response)})
-        except (TypeError, ValueError) as e:
-            payload = wire.encode({"c": self.cid, "p": [2, "mqtt: cannot encode the answer"]})
-            b.error_hook("answer", e)
-        b._put(self.topic, payload, 1, False)
-        b.replies_out = (b.replies_out + 1) & _MASK
-
-
-def _urandom(n):
-    try:
-        from os import urandom
-    except ImportError:
-        return bytes(n)
-    return urandom(n)
+    def send(self, payload):
+        head = payload[:2]
+        if head == _REQ_HEAD:
+            self.bridge._put(self.req, payload, 1, False)
+        elif head == _RESP_HEAD:
+            self.bridge._put(self.reply, payload, 1, False)
+        # the Peer's subscription announcements (SUBS) are not sent: MQTT subscriptions
+        # do that job, and events travel on helix/<node>/event/..., not through a link
 
 
 # -- client adapters ------------------------------------------------------------------
