@@ -3,6 +3,7 @@
 #   python tools/cluster/broker.py start HOME NODE [NODE ...]   prints the port
 #   python tools/cluster/broker.py stop HOME
 #   python tools/cluster/broker.py restart HOME [--down-s S]    same port, same users
+#   python tools/cluster/broker.py missing -                     exit 3 (and why) without mosquitto
 #
 # `start` picks a free port on 127.0.0.1, makes a random password per node (the node's
 # name is its user name), writes HOME/passwords with mosquitto_passwd, HOME/mosquitto.conf
@@ -190,6 +191,12 @@ def main(argv):
         print(__doc__ if __doc__ else "usage: broker.py start|stop|restart HOME ...", file=sys.stderr)
         return 2
     cmd, home = argv[0], argv[1]
+    if cmd == "missing":  # exit 3 and say why when no broker can run here
+        why = missing()
+        if why:
+            print(why)
+            return 3
+        return 0
     try:
         if cmd == "start":
             print(Broker(home, argv[2:]).start())
