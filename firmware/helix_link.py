@@ -9,7 +9,8 @@
 # one is Ctrl-C, so Ctrl-C still stops main.py and gives the REPL back; REPL output and
 # print()s between frames are skipped by the host. While no host is connected the board
 # writes nothing onto the line but one HELLO when serve() starts. The module "link" it
-# loads answers "status" (hx.status()'s text) and "stats" (status_lines()).
+# loads answers "status" (hx.status()'s text) and "stats" (status_lines()). With
+# micropython-lib's aiorepl running (it reads the REPL line too) only link_uart is served.
 # Task context (the event loop) only. MicroPython only (the host side is tools/link).
 import sys
 
@@ -70,6 +71,9 @@ async def serve(system, name=None):
         m = machine_module()
         uart = m.UART(u["id"], u.get("baudrate", 115200), tx=u.get("tx"), rx=u.get("rx"))
         asyncio.create_task(serve_line(system, uart, uart, name, "uart"))
+    if "aiorepl" in sys.modules:  # aiorepl reads the REPL line: two readers of one line cannot share it
+        print("helix_link: aiorepl has the REPL line; the link %s" % ("is on link_uart" if u else "is not served"))
+        return
     await serve_line(system, sys.stdin.buffer, sys.stdout.buffer, name, "repl")
 
 

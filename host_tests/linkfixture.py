@@ -16,16 +16,17 @@
 # lines every REPORT_S on the console: REPL output between the frames), and
 # linktest_board.py's test module "probe" (echo, print, reset). `port=` lets the host
 # connect through another pty (tools/link/faultpty.py) instead of the board's own.
-import asyncio
-import os
+# Module level imports only what MicroPython has too (the tests import this file there
+# before they skip).
 import sys
-import threading
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if sys.implementation.name == "cpython":
+    import os
 
+    _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if _ROOT not in sys.path:  # tools.link
+        sys.path.insert(0, _ROOT)
 
-if _ROOT not in sys.path:  # tools.link
-    sys.path.insert(0, _ROOT)
 
 E2E = "end-to-end: a virtual board and pyserial on the host (CPython subprocess/pty)"
 REPORT_S = 1
@@ -56,19 +57,19 @@ class Probe(Module):
         if t == "reset":  # the board resets before it answers
             import machine
             machine.reset()
+        if t == "sleep":  # a handler that blocks the board for a while
+            import time
+            time.sleep_ms(int(request.payload))
+            return Response.ok()
         if t == "big":
             return Response.Success(b"x" * int(request.payload))
         return Response.NOT_SUPPORTED
 """
 
 
-def _root():
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def board_files():
     """{board path: text}: the library and firmware sources, main.py, the probe module."""
-    root = _root()
+    root = _ROOT
     files = {}
     lib = os.path.join(root, "lib", "helix_ipc")
     for f in sorted(os.listdir(lib)):
@@ -86,6 +87,9 @@ class LinkedBoard:
     `connect=False`: start the board only (connect later with connect())."""
 
     def __init__(self, prefix="pico/", connect=True, port=None, timeout_ms=10000, **link_kw):
+        import asyncio
+        import threading
+
         from test_vboard import _Board
 
         self.board = _Board(board_files())
@@ -104,6 +108,8 @@ class LinkedBoard:
 
     def call(self, coro, timeout_s=30):
         """Run a coroutine in the link's loop; its result (or exception) here."""
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
     def connect(self, port=None, timeout_ms=10000):
