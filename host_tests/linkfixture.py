@@ -11,11 +11,11 @@
 #           evs = b.events([EventTopic.TICK], 3)         # through the host bus
 #           b.router, b.bus, b.link (HostLink), b.stats(), b.board (the vboard), b.call(coro)
 #
-# The board's filesystem gets lib/helix_ipc and the firmware as sources, a main.py that
-# adds helix_link.serve to the system's services and runs helix_app (asyncio, status
-# lines every REPORT_S on the console: REPL output between the frames), and
-# linktest_board.py's test module "probe" (echo, print, reset). `port=` lets the host
-# connect through another pty (tools/link/faultpty.py) instead of the board's own.
+# The board (tools/link/vboard.py) gets lib/helix_ipc and the firmware as sources, a
+# main.py that adds helix_link.serve to the system's services and runs helix_app
+# (asyncio, status lines every REPORT_S on the console: REPL output between the frames),
+# and a test module "probe" (echo, print, sleep, reset, big). `connect(port)` lets the
+# host connect through another pty (tools/link/faultpty.py) instead of the board's own.
 # Module level imports only what MicroPython has too (the tests import this file there
 # before they skip).
 import sys
@@ -31,56 +31,6 @@ if sys.implementation.name == "cpython":
 E2E = "end-to-end: a virtual board and pyserial on the host (CPython subprocess/pty)"
 REPORT_S = 1
 
-MAIN = """\
-import helix_app, helix_link, linktest_board
-helix_app.system.services.append(helix_link.serve)
-helix_app.run(report_every_s=%d, modules=helix_app.default_modules(helix_app.board.profile()) + [linktest_board.Probe()])
-""" % REPORT_S
-
-PROBE = """\
-# linktest_board: a test module for the link tests (board side).
-from helix_ipc import Module, Response
-
-
-class Probe(Module):
-    name = "probe"
-    topics = []
-
-    def handle_request(self, request):
-        t = request.request_type
-        if t == "echo":
-            return Response.Success(request.payload)
-        if t == "print":  # REPL output on the link's own line, between frames
-            for i in range(int(request.payload or b"1")):
-                print("probe: some text on the console", i, "~not a frame")
-            return Response.ok()
-        if t == "reset":  # the board resets before it answers
-            import machine
-            machine.reset()
-        if t == "sleep":  # a handler that blocks the board for a while
-            import time
-            time.sleep_ms(int(request.payload))
-            return Response.ok()
-        if t == "big":
-            return Response.Success(b"x" * int(request.payload))
-        return Response.NOT_SUPPORTED
-"""
-
-
-def board_files():
-    """{board path: text}: the library and firmware sources, main.py, the probe module."""
-    root = _ROOT
-    files = {}
-    lib = os.path.join(root, "lib", "helix_ipc")
-    for f in sorted(os.listdir(lib)):
-        if f.endswith(".py"):
-            files["lib/helix_ipc/" + f] = open(os.path.join(lib, f)).read()
-    for f in ("helix_app.py", "helix_examples.py", "hx.py", "helix_link.py"):
-        files[f] = open(os.path.join(root, "firmware", f)).read()
-    files["main.py"] = MAIN
-    files["linktest_board.py"] = PROBE
-    return files
-
 
 class LinkedBoard:
     """A virtual board with the link served, and a HostLink to it in a loop thread.
@@ -90,9 +40,9 @@ class LinkedBoard:
         import asyncio
         import threading
 
-        from test_vboard import _Board
+        from tools.link.vboard import Board
 
-        self.board = _Board(board_files())
+        self.board = Board(report_s=REPORT_S)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()

@@ -1,0 +1,97 @@
+# tools/link/vboard.py: a virtual board (tools/vboard) running the firmware with the
+# serial link served, for the link's tests, its benchmark and the demo (CPython).
+#
+# The board's filesystem gets lib/helix_ipc and the firmware as sources (or .mpy files
+# from `mpy_dir`), a main.py that adds helix_link.serve to the system's services and runs
+# helix_app on asyncio (a status line on the console every `report_s` seconds: REPL
+# output between the frames), and a test module "probe" (echo, print, sleep, reset, big).
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+MAIN = """\
+import helix_app, helix_link, linktest_board
+helix_app.system.services.append(helix_link.serve)
+helix_app.run(report_every_s=%d, modules=helix_app.default_modules(helix_app.board.profile()) + [linktest_board.Probe()])
+"""
+
+PROBE = """\
+# linktest_board: a test module for the link (board side).
+from helix_ipc import Module, Response
+
+
+class Probe(Module):
+    name = "probe"
+    topics = []
+
+    def handle_request(self, request):
+        t = request.request_type
+        if t == "echo":
+            return Response.Success(request.payload)
+        if t == "print":  # REPL output on the link's own line, between frames
+            for i in range(int(request.payload or b"1")):
+                print("probe: some text on the console", i, "~not a frame")
+            return Response.ok()
+        if t == "sleep":  # a handler that blocks the board for a while
+            import time
+            time.sleep_ms(int(request.payload))
+            return Response.ok()
+        if t == "reset":  # the board resets before it answers
+            import machine
+            machine.reset()
+        if t == "big":
+            return Response.Success(b"x" * int(request.payload))
+        return Response.NOT_SUPPORTED
+"""
+
+
+def board_files(report_s=1):
+    """{board path: text}: the library and firmware sources, main.py, the probe module."""
+    files = {}
+    lib = os.path.join(ROOT, "lib", "helix_ipc")
+    for f in sorted(os.listdir(lib)):
+        if f.endswith(".py"):
+            files["lib/helix_ipc/" + f] = open(os.path.join(lib, f)).read()
+    for f in ("helix_app.py", "helix_examples.py", "hx.py", "helix_link.py"):
+        files[f] = open(os.path.join(ROOT, "firmware", f)).read()
+    files["main.py"] = MAIN % report_s
+    files["linktest_board.py"] = PROBE
+    return files
+
+
+class Board:
+    """A virtual board in a temporary home with those files: `port`, `fs`, close()."""
+
+    def __init__(self, files=None, report_s=1, timeout_s=30):
+        self.home = tempfile.mkdtemp(prefix="helix-link-")
+        self.fs = os.path.join(self.home, "fs")
+        for path, text in (files or board_files(report_s)).items():
+            full = os.path.join(self.fs, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as f:
+                f.write(text)
+        self.proc = subprocess.Popen([sys.executable, "-m", "tools.vboard", "--home", self.home, "--print-port"],
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        self.port = self.proc.stdout.readline().strip() if ready else ""
+        if not self.port:
+            self.close()
+            raise RuntimeError("the virtual board did not start")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        shutil.rmtree(self.home, ignore_errors=True)
