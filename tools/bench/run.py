@@ -69,6 +69,9 @@ for _what in ("modules", "subscriptions"):
         GOALS["%s before MemoryError, %s heap" % (_what, _heap)] = (
             "mp", [("fit", 0.7, ">= 0.7x registry floor; failed call leaves state as before")])
 MPY_GOAL = 20 * KB
+# the serial link (tools/bench/link_bench.py): board-side heap from .mpy, RTT over the vboard's pty
+OTHER_SECTIONS += ("link",)
+GOALS["link board side: import"] = ("mp", [("size", 8 * KB, "<= 8 KB (heap + native code)")])
 
 
 def log(msg):
@@ -159,6 +162,27 @@ def footprint_rows(result):
         rows.append({"name": "all .mpy, " + arch, "group": "footprint", "mode": "any",
                      "size_bytes": sum(sizes.values()), "native": sum(native.values()),
                      "files": sizes})
+    return rows
+
+
+def link_rows():
+    # the serial link's rows (tools/bench/link_bench.py); a failure is a skipped row
+    sys.path.insert(0, str(HERE))
+    import link_bench
+
+    t0 = time.time()
+    rows = []
+    try:
+        for r in link_bench.main():
+            r["group"] = "link"
+            if "bytes" in r:
+                r["size_bytes"] = r["bytes"]
+            if "median_ms" in r:
+                r["mode"] = "cpython"
+            rows.append(r)
+    except Exception as e:  # noqa: BLE001 - one failing section must not lose the others
+        rows.append({"name": "link board side: import", "group": "link", "mode": "unix", "skipped": repr(e)})
+    log("  link: %.0f s" % (time.time() - t0))
     return rows
 
 
@@ -253,6 +277,8 @@ def cell(r):
         else:
             s += ", atomic"
         return s
+    if "median_ms" in r:  # the link's round trips (tools/bench/link_bench.py)
+        return "median %.2f ms, p99 %.2f ms (n=%d)" % (r["median_ms"], r["p99_ms"], r["n"])
     if "size_bytes" in r:
         s = "%.1f KB" % (r["size_bytes"] / KB) if r["size_bytes"] >= 4 * KB else "%d B" % r["size_bytes"]
         parts = []
@@ -353,6 +379,8 @@ def main(argv):
         board = modes.get("board", {})
         if not board.get("board") or board.get("problems"):
             invalid["board"] = "board mode not proven: %s" % (board.get("problems") or "no MODE line")
+    if not wanted or "link" in wanted:
+        rows += link_rows()
     foot = None
     libdir = None
     if do_fit or do_foot:
