@@ -84,6 +84,7 @@ async def serve_line(system, rd, wr, name, line):
 
     flag = asyncio.ThreadSafeFlag()
     link = Link(system.router, system.bus, wr.write, name, False, modules=system.host.loaded, wake=flag.set)
+    link.peer.flush_answers = True  # one wake-up less per request (events still go from the ticker)
     entry = (line, link)
     _links.append(entry)
     ticker = asyncio.create_task(_ticker(link, flag))

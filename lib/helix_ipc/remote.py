@@ -89,6 +89,7 @@ class Peer:
         self._send = send
         self.wake = wake
         self.control = None  # transport's handler of other kinds
+        self.flush_answers = False  # True: an answer is sent at once, from the task that answered
         self.error_hook = None
         self.remote = None  # the other node's name while connected
         self.max_out = 0  # the largest message the other side takes (0: no limit)
@@ -338,6 +339,8 @@ class Peer:
             self._cache[cid] = wire.encode(msg)
         if self._post(msg):
             self.responses_out = (self.responses_out + 1) & _MASK
+            if self.flush_answers:
+                self.flush()
 
     def _on_event(self, event):
         t = event.topic._key
