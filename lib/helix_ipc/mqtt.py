@@ -510,6 +510,7 @@ class UmqttClient:
         except (OSError, IndexError, AssertionError) as e:
             _close(c)
             raise OSError("connect: %r" % (e,))
+        nodelay(c.sock)
         self.c = c
 
     def publish(self, topic, payload, qos, retain):
@@ -562,6 +563,16 @@ class UmqttClient:
         c, self.c = self.c, None
         if c is not None:
             c.disconnect()
+
+
+def nodelay(sock):
+    """TCP_NODELAY on sock where the port has it: umqtt writes a packet in several small
+    writes, and Nagle's algorithm against the broker's delayed ACK would hold each QoS 1
+    exchange ~40 ms (measured: 88 ms per request round trip without it)."""
+    try:
+        sock.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 def _close(c):

@@ -4,7 +4,9 @@
 #   sections: bench_channels bench_bus bench_router bench_isr bench_objects bench_asyncio
 #   (timed rows and object sizes, tools/bench/suite.py), fit (tools/bench/fit.py),
 #   footprint (tools/bench/footprint.py), frames (tools/bench/frames.py: bytecode functions
-#   whose frame is heap-allocated at every call); short names (channels, bus, ...) work too.
+#   whose frame is heap-allocated at every call), mqtt (tools/bench/mqtt_bench.py: events
+#   and request round trips through the local mosquitto against bare umqtt clients);
+#   short names (channels, bus, ...) work too.
 #   No section: all of them. `--lib DIR`: measure the helix_ipc package under DIR
 #   instead of lib/ (e.g. an older tree, to compare). `--repeats N`: best of N repeats
 #   per row instead of 15 (at least 7).
@@ -27,7 +29,7 @@ ROOT = HERE.parent.parent
 BIN = Path(sys.executable).parent
 MICROPYTHON = str(BIN / "micropython")
 SUITE_SECTIONS = ("bench_channels", "bench_bus", "bench_router", "bench_isr", "bench_objects", "bench_asyncio")
-OTHER_SECTIONS = ("fit", "footprint", "frames")
+OTHER_SECTIONS = ("fit", "footprint", "frames", "mqtt")
 MODES = (
     ("cpython", [sys.executable]),
     ("unix", [MICROPYTHON, "-X", "heapsize=16M"]),
@@ -366,6 +368,7 @@ def main(argv):
     do_fit = not wanted or "fit" in wanted
     do_foot = not wanted or "footprint" in wanted
     do_frames = not wanted or "frames" in wanted
+    do_mqtt = not wanted or "mqtt" in wanted
     t_start = time.time()
 
     rows, modes, invalid = [], {}, {}
@@ -411,6 +414,14 @@ def main(argv):
                 for mode in MP_MODES:
                     rows.append({"name": "%s before MemoryError, %s heap" % (what, heap), "group": "fit",
                                  "mode": mode, "skipped": "no .mpy build of the library"})
+
+    if do_mqtt:
+        sys.path.insert(0, str(HERE))
+        import mqtt_bench
+
+        t0 = time.time()
+        rows += mqtt_bench.rows()
+        log("  mqtt: %.0f s" % (time.time() - t0))
 
     print("helix_ipc bench: ns/op, ratio to the row's reference (timed in alternation, best of %s x 20000), "
           % (REPEATS[1] if REPEATS else DEFAULT_REPEATS) +

@@ -1,0 +1,257 @@
+# tools/bench/mqtt_device.py: the MQTT bench rows, run by the MicroPython unix port
+# (tools/bench/mqtt_bench.py starts it with the broker running):
+#
+#   micropython tools/bench/mqtt_device.py HOME [--board] [--events N] [--requests N]
+#
+# One process, two nodes A and B on one local broker, polled in turn (no sleeping), so
+# every row has the same loop shape as its floor, measured right before it:
+#   bare publish loop      umqtt MQTTClient.publish QoS 0, N times (nothing received)
+#   bare publish->receive  the same in batches of 16, a second bare client receiving
+#                          them with check_msg, until all N arrived
+#   bridge events          Event.Tick published on A's bus, exported by A's Bridge,
+#                          received by B's Bridge into B's bus, until all N arrived
+#   bare round trip        bare client A publishes a request (QoS 1), bare B answers it
+#                          (QoS 1), A receives the answer: each trip timed with ticks_us
+#   bridge round trip      router.queue("B/stats") on A, B's module answers
+#                          (process_mailbox), the callback runs on A: each trip timed
+# Prints one JSON line per row: {"name", "ns_per_op", "per_s" | "median_us", "p99_us"}.
+import sys
+
+_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+ROOT = _here + "/../.."
+sys.path.insert(0, ROOT + "/host_tests")
+sys.path.insert(0, ROOT + "/lib")
+sys.path.append(ROOT + "/.venv/mplib")
+
+BOARD = "--board" in sys.argv
+if BOARD:
+    import support
+
+    support.enter_board_mode()
+
+import json  # noqa: E402
+import time  # noqa: E402
+
+from umqtt.simple import MQTTClient  # noqa: E402
+
+from helix_ipc import Event, EventBus, EventSubscription, EventTopic, MessageRouter, Request, Response  # noqa: E402
+from helix_ipc._compat import ticks_diff, ticks_us  # noqa: E402
+from helix_ipc.mqtt import Bridge, client_for, nodelay  # noqa: E402
+
+
+def arg(name, default):
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+HOME = sys.argv[1]
+N_EVENTS = arg("--events", 2000)
+N_REQUESTS = arg("--requests", 300)
+with open(HOME + "/broker.json") as f:
+    STATE = json.load(f)
+PORT = STATE["port"]
+USERS = STATE["users"]
+PAYLOAD = b"\x83\x00\x1a\x00\x01\x86\xa0\x19\x03\xe8"  # the size of an encoded Event.Tick
+
+
+def out(row):
+    print(json.dumps(row))
+
+
+def bare(node, suffix, cb=None):
+    c = MQTTClient(node + suffix, "127.0.0.1", PORT, node, USERS[node], 30)
+    c.set_callback(cb or (lambda t, m: None))
+    c.connect()
+    nodelay(c.sock)  # as the bridge's adapter does: a fair floor
+    return c
+
+
+def drain(c, want, box):
+    # check_msg until box[0] reaches want (or 5 s pass without progress)
+    last, t0 = box[0], time.ticks_ms()
+    while box[0] < want:
+        c.check_msg()
+        if box[0] != last:
+            last, t0 = box[0], time.ticks_ms()
+        elif time.ticks_diff(time.ticks_ms(), t0) > 5000:
+            raise SystemExit("bench: only %d of %d arrived" % (box[0], want))
+
+
+class Counter:
+    def __init__(self):
+        self.box = [0]
+
+    def __call__(self, topic, msg):
+        self.box[0] += 1
+
+
+def bare_publish_loop(n):
+    cnt = Counter()
+    got = cnt.box
+    s = bare("B", "-sub", cnt)
+    s.subscribe(b"helix/A/event/tick", 0)
+    p = bare("A", "-pub")
+    pub = p.publish
+    topic = b"helix/A/event/tick"
+    t0 = ticks_us()
+    for _ in range(n):
+        pub(topic, PAYLOAD)
+    dt = ticks_diff(ticks_us(), t0)
+    drain(s, n, got)  # all of them did arrive (not timed)
+    p.disconnect()
+    s.disconnect()
+    return dt
+
+
+def bare_publish_receive(n):
+    cnt = Counter()
+    got = cnt.box
+    s = bare("B", "-sub", cnt)
+    s.subscribe(b"helix/A/event/tick", 0)
+    p = bare("A", "-pub")
+    pub = p.publish
+    topic = b"helix/A/event/tick"
+    sent = 0
+    t0 = ticks_us()
+    while got[0] < n:
+        k = min(16, n - sent)
+        for _ in range(k):
+            pub(topic, PAYLOAD)
+        sent += k
+        drain(s, sent, got)
+    dt = ticks_diff(ticks_us(), t0)
+    p.disconnect()
+    s.disconnect()
+    return dt
+
+
+def nodes():
+    a = Bridge("A", client_for("127.0.0.1", PORT, "A", USERS["A"], 30), EventBus(), MessageRouter())
+    b = Bridge("B", client_for("127.0.0.1", PORT, "B", USERS["B"], 30), EventBus(), MessageRouter())
+    return a, b
+
+
+def bridge_events(n):
+    a, b = nodes()
+    a.export(EventTopic.TICK)
+    b.listen("A", [EventTopic.TICK])
+    got = [0]
+
+    def on_tick(e):
+        got[0] += 1
+
+    b.bus.subscribe(EventSubscription("count", [EventTopic.TICK], on_tick))
+    a.start()
+    b.start()
+    for _ in range(50):
+        a.poll()
+        b.poll()
+    publish = a.bus.publish
+    sent = 0
+    t0 = ticks_us()
+    last, stall = 0, 0
+    while got[0] < n:
+        k = min(16, n - sent)
+        for i in range(k):
+            publish(Event.Tick(sent + i, sent + i))
+        sent += k
+        a.poll()
+        while got[0] < sent:
+            b.poll()
+            if got[0] == last:
+                stall += 1
+                if stall > 200000:
+                    raise SystemExit("bench: bridge events stalled at %d of %d: %r" % (got[0], n, b.stats()))
+            else:
+                last, stall = got[0], 0
+    dt = ticks_diff(ticks_us(), t0)
+    s = a.stats()
+    if s["queue_dropped"] or b.stats()["inbox_dropped"]:
+        raise SystemExit("bench: drops %r %r" % (s, b.stats()))
+    a.stop()
+    b.stop()
+    return dt
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+def bare_round_trip(n):
+    box = {"a": 0, "b": None}
+
+    def on_b(t, m):
+        box["b"] = m
+
+    def on_a(t, m):
+        box["a"] += 1
+
+    b = bare("B", "-rt", on_b)
+    b.subscribe(b"helix/+/req/B", 1)
+    a = bare("A", "-rt", on_a)
+    a.subscribe(b"helix/+/reply/A", 1)
+    times = []
+    for i in range(n):
+        t0 = ticks_us()
+        a.publish(b"helix/A/req/B", PAYLOAD, False, 1)
+        while box["b"] is None:
+            b.check_msg()
+        m, box["b"] = box["b"], None
+        b.publish(b"helix/B/reply/A", m, False, 1)
+        while box["a"] <= i:
+            a.check_msg()
+        times.append(ticks_diff(ticks_us(), t0))
+    a.disconnect()
+    b.disconnect()
+    return times
+
+
+def bridge_round_trip(n):
+    a, b = nodes()
+    b.router.register(1, "stats", lambda req: Response.Success(b"ok"))
+    a.proxy("B", "stats")
+    a.start()
+    b.start()
+    while not a.peers.get("B"):
+        a.poll()
+        b.poll()
+    answers = []
+    queue = a.router.queue
+    times = []
+    for i in range(n):
+        t0 = ticks_us()
+        queue("B/stats", Request("bench", "get"), answers.append)
+        while len(answers) <= i:
+            a.poll()
+            b.poll()
+            b.router.process_mailbox(1, 8)
+        times.append(ticks_diff(ticks_us(), t0))
+    if any(r != Response.Success(b"ok") for r in answers):
+        raise SystemExit("bench: a request failed: %r" % [r for r in answers if not r.is_success][:3])
+    a.stop()
+    b.stop()
+    return times
+
+
+def main():
+    dt = bare_publish_loop(N_EVENTS)
+    out({"name": "mqtt: bare umqtt publish loop (QoS 0)", "ns_per_op": dt * 1000 // N_EVENTS,
+         "per_s": N_EVENTS * 1000000 // dt})
+    dt_floor = bare_publish_receive(N_EVENTS)
+    out({"name": "mqtt: bare publish -> bare receive (QoS 0)", "ns_per_op": dt_floor * 1000 // N_EVENTS,
+         "per_s": N_EVENTS * 1000000 // dt_floor})
+    dt = bridge_events(N_EVENTS)
+    out({"name": "mqtt: event A bus -> bridge -> broker -> bridge -> B bus", "ns_per_op": dt * 1000 // N_EVENTS,
+         "per_s": N_EVENTS * 1000000 // dt})
+    t = bare_round_trip(N_REQUESTS)
+    out({"name": "mqtt: bare request/answer round trip (QoS 1)", "median_us": pct(t, 0.5), "p99_us": pct(t, 0.99),
+         "ns_per_op": pct(t, 0.5) * 1000})
+    t = bridge_round_trip(N_REQUESTS)
+    out({"name": "mqtt: router.queue('B/stats') round trip (QoS 1)", "median_us": pct(t, 0.5),
+         "p99_us": pct(t, 0.99), "ns_per_op": pct(t, 0.5) * 1000})
+    if BOARD:
+        problems = support.board_mode_problems()
+        out({"board_mode": not problems, "problems": problems})
+
+
+main()
