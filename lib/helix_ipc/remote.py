@@ -11,9 +11,10 @@
 #   [SUBS, [topic, ...]]           the whole set of topics the sender wants to receive
 # Other kinds (the link's hello/keepalive) go to `control(msg)`, set by the transport.
 #
-# Requests out: `peer.queue(module, request, callback, timeout_ms)` (callback(Response)
-# exactly once: the answer, or Response.Error for a deadline, a lost link or a full
-# queue), `await peer.request(...)` (Timeout), or through the local router: `proxy()`
+# Requests out (helix_ipc.remote_out, loaded by the first use): `peer.queue(module,
+# request, callback, timeout_ms)` (callback(Response) exactly once: the answer, or
+# Response.Error for a deadline, a lost link or a full queue), `await peer.request(...)`
+# (Timeout, LinkDown), or through the local router: `proxy()`
 # registers a module ("pico/stats") whose mailbox this peer empties (router.queue and
 # await router.request work; router.send returns Response.Error naming them, since a
 # synchronous send cannot wait for another node). An answer for no pending request
@@ -32,7 +33,7 @@
 # router queue() from another thread calls it). Nothing received is evaluated.
 
 from . import wire
-from ._compat import const, ticks_add, ticks_diff, ticks_ms
+from ._compat import const, ticks_ms
 from .errors import ChannelFull, IpcError, ModuleNotFound
 from .messages import Response
 
@@ -51,23 +52,6 @@ _COUNTERS = ("sent", "received", "malformed", "unknown", "send_errors", "out_dro
 
 class LinkDown(IpcError):
     """The remote node is not connected (or the connection was lost mid-request)."""
-
-
-def _ticks():
-    return ticks_ms()
-
-
-class _Box:
-    # one awaited request (peer.request)
-    def __init__(self):
-        from .aio import _new_flag
-
-        self.flag = _new_flag()
-        self.response = None
-
-    def answer(self, response):
-        self.response = response
-        self.flag.set()
 
 
 class Peer:
@@ -161,112 +145,40 @@ class Peer:
     def service(self):
         """Turn queued proxy requests into messages, expire pending requests whose
         deadline passed, then flush(). Call it from the transport's task."""
-        lock = self.router._lock
-        for m, module in self._proxies:
-            mb = m.mailbox
-            while mb is not None and mb.count:
-                lock.acquire()
-                req = mb.pop() if mb.count else None
-                cb = mb.callback
-                mb.callback = None
-                lock.release()
-                if req is not None:
-                    self.queue(module, req, cb or _ignore, None, m.name)
-        if self._pending:
-            now = _ticks()
-            for cid in list(self._pending):
-                e = self._pending[cid]
-                if e[1] is not None and ticks_diff(now, e[1]) >= 0:
-                    del self._pending[cid]
-                    self._count("timeouts", e[2], None)
-                    self._fail(e, Response.Error("%s: no answer from %s within the deadline" % (e[2], self.remote)))
+        if self._proxies or self._pending:
+            _out().pump(self)
         return self.flush()
 
-    # -- requests out -----------------------------------------------------------------------
+    # -- requests out (helix_ipc.remote_out, loaded by the first use) ------------------------
 
-    def queue(self, module, request, callback, timeout_ms=None, label=None, _box=None):
+    def queue(self, module, request, callback, timeout_ms=None):
         """Send `request` to `module` (its name over there); `callback(Response)` is
         called exactly once: with the answer, or with Response.Error when the link is
-        down, the queue full, or no answer came within timeout_ms (default: the peer's).
-        Returns the correlation id."""
-        label = label or "%s/%s" % (self.remote, module)
-        cid = self._cid = (self._cid + 1) & _MASK
-        if self.remote is None:
-            self._count("link_failures")
-            callback(Response.Error("%s: not connected" % label))
-            return cid
-        t = self.timeout_ms if timeout_ms is None else timeout_ms
-        e = [callback, ticks_add(_ticks(), t) if t else None, label, _box]
-        if not self._post([REQ, cid, module, wire.request_to_obj(request)]):
-            callback(Response.Error("%s: outgoing queue full" % label))
-            return cid
-        self._pending[cid] = e
-        self.requests_out = (self.requests_out + 1) & _MASK
-        return cid
+        down, the queue full, or no answer came within timeout_ms (default: the peer's;
+        0: none). Returns the correlation id."""
+        return _out().queue(self, module, request, callback, timeout_ms)
 
-    async def request(self, module, request, timeout_ms=None):
+    def request(self, module, request, timeout_ms=None):
         """`await peer.request(module, request, timeout_ms)`: the Response; Timeout when
         none came in time (a later one is dropped, counted in late_responses); LinkDown
         when the link is down or is lost meanwhile."""
-        from .aio import _deadline, _sleep
+        return _out().request(self, module, request, timeout_ms)
 
-        deadline = _deadline(timeout_ms)
-        box = _Box()
-        if self.remote is None:
-            raise LinkDown("%s/%s: not connected" % (self.remote, module))
-        cid = self.queue(module, request, box.answer, 0, None, box)  # the deadline is ours here
-        try:
-            while box.response is None:
-                await _sleep(box, deadline, timeout_ms)
-        except BaseException:  # Timeout or cancelled: an answer from now on is late
-            if self._pending.pop(cid, None) is not None:
-                self._count("timeouts")
-            raise
-        r = box.response
-        if r.__class__ is LinkDown:
-            raise r
-        return r
+    def proxy(self, module, local_name=None, module_id=None):
+        """Register `local_name` (default prefix + module) in the local router for the
+        remote `module`; returns its module id (1000 up). router.queue/request to it go
+        to the other node; router.send returns Response.Error naming them."""
+        return _out().proxy(self, module, local_name, module_id)
 
-    def _fail(self, e, response):
-        # a local failure (deadline, lost link) of pending entry e
-        if e[3] is not None:  # peer.request: raised there
-            e[3].answer(LinkDown(response.message))
-            return
-        self._call(e[0], response)
+    def unproxy(self):
+        """Unregister every proxy module (their queued requests get Response.Error)."""
+        _out().unproxy(self)
 
     def _call(self, cb, response):
         try:
             cb(response)
         except Exception as x:
             self._count("callback_errors", "callback", x)
-
-    def proxy(self, module, local_name=None, module_id=None):
-        """Register `local_name` (default prefix + module) in the local router for the
-        remote `module`; returns its module id. Its mailbox is emptied by service()."""
-        from .router import _Mailbox
-
-        r = self.router
-        local_name = local_name or self.prefix + module
-        if module_id is None:
-            module_id = 1000
-            while r._ids.get(module_id) is not None:
-                module_id += 1
-        r.register(module_id, local_name, self._refuse_send)
-        m = r._ids.get(module_id)
-        m.mailbox = mb = _Mailbox(m.capacity)
-        mb.notify = self.wake
-        self._proxies.append((m, module))
-        return module_id
-
-    def unproxy(self):
-        """Unregister every proxy module (their queued requests get Response.Error)."""
-        for m, _ in self._proxies:
-            self.router.unregister(m.id)
-        self._proxies = []
-
-    def _refuse_send(self, request):
-        return Response.Error("module on node %s across a link: router.send() cannot wait for it; use"
-                              " await router.request() or router.queue()" % self.remote)
 
     # -- incoming ----------------------------------------------------------------------------
 
@@ -428,9 +340,12 @@ class Peer:
         for cid in pending:
             self._count("link_failures")
             e = pending[cid]
-            self._fail(e, Response.Error("%s: link to %s lost: %s" % (e[2], was, reason)))
+            _out().fail(self, e, Response.Error("%s: link to %s lost: %s" % (e[2], was, reason)))
         self._out = []
 
 
-def _ignore(response):
-    pass
+
+def _out():
+    from . import remote_out
+
+    return remote_out

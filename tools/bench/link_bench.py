@@ -6,7 +6,10 @@
 #   imported first), then what one served line costs (its Link, Peer, Deframer, the
 #   "link" module loaded, after a handshake and one request, so its tables have their
 #   working size). Goal (shared/BENCH.md): import <= 8 KB. The modules have no native
-#   code (nothing outside the GC heap to add).
+#   code (nothing outside the GC heap to add). `names`: how much of the import heap is
+#   interned names (qstr pools and string data: the import that crosses a pool boundary
+#   pays for the new pool). helix_ipc.remote_out (the requesting half of a Peer) is not
+#   loaded on a board that only answers.
 # - Round-trip time of a request over the virtual board's pty (host: CPython + pyserial;
 #   board: the firmware with the link, its asyncio loop and 100 Hz ticks running):
 #   `await peer.request("probe", echo)` and `await router.request("pico/probe", echo)`,
@@ -49,11 +52,16 @@ class System:
 
 s = System()
 s.bus, s.router, s.host = bus, router, host
+import micropython
+print("QSTR before")
+micropython.qstr_info()
 gc.collect()
 a = gc.mem_alloc()
 import helix_link
 gc.collect()
 b = gc.mem_alloc()
+print("QSTR after")
+micropython.qstr_info()
 out = []
 link = helix_link.Link(router, bus, out.append, "unix", False, modules=host.loaded, wake=asyncio.ThreadSafeFlag().set)
 host.load(helix_link.LinkModule())
@@ -86,6 +94,8 @@ def compile_board_side():
 
 
 def heap_rows():
+    import footprint
+
     libdir, native, mpy = compile_board_side()
     rows = []
     for board in (False, True):
@@ -102,7 +112,8 @@ def heap_rows():
             rows.append({"name": "link board side: import", "mode": mode, "skipped": "no handshake: " + got["STATE"]})
             continue
         imp = int(got["IMPORT"]) + native
-        rows.append({"name": "link board side: import", "mode": mode, "bytes": imp, "native": native,
+        names = footprint._qstr_delta(proc.stdout)
+        rows.append({"name": "link board side: import", "mode": mode, "bytes": imp, "native": native, "names": names,
                      "mpy_bytes": mpy, "goal": "<= %d B" % HEAP_GOAL, "met": imp <= HEAP_GOAL,
                      "loaded": got.get("LOADED", "")})
         rows.append({"name": "link board side: one line served", "mode": mode, "bytes": int(got["LINE"])})
