@@ -1,8 +1,9 @@
 # helix_ipc.mqtt: one bus across boards and hosts through an MQTT broker.
 #
 # A Bridge joins a node's EventBus and MessageRouter to a broker through a thin client
-# adapter (UmqttClient: micropython-lib umqtt.simple on MicroPython; PahoClient: paho-mqtt
-# on CPython; anything with the same methods works). Topic scheme (docs/mqtt.md):
+# adapter (UmqttClient: micropython-lib umqtt.simple on MicroPython; mqtt_paho.PahoClient:
+# paho-mqtt on CPython, a module of its own a board never loads; anything with the same
+# methods works). Topic scheme (docs/mqtt.md):
 #   helix/<node>/status           b"online" (retained, QoS 1); last will b"offline" (retained)
 #   helix/<node>/event/<topic>    an exported event, QoS 0: wire.encode(event_to_obj(e))
 #   helix/<node>/req/<to>         a request from <node> to <to>, QoS 1: remote.Peer's
@@ -328,12 +329,14 @@ class Bridge:
         lock = self._lock
         lock.acquire()
         q = self._queue
-        dropped = len(q) >= self.queue_capacity
-        if dropped:
-            q.pop(0)
-            self.queue_dropped = (self.queue_dropped + 1) & _MASK
-        q.append(item)
-        lock.release()
+        try:
+            q.append(item)  # first: a MemoryError here leaves the queue as it was
+            dropped = len(q) > self.queue_capacity
+            if dropped:
+                q.pop(0)
+                self.queue_dropped = (self.queue_dropped + 1) & _MASK
+        finally:
+            lock.release()
         if dropped:
             self.error_hook("queue full", "the oldest of %d queued messages was dropped" % self.queue_capacity)
 
@@ -591,110 +594,6 @@ def _readable(sock):
     return bool(p.poll(0))
 
 
-class PahoClient:
-    """paho-mqtt (CPython), driven by the bridge's poll (loop(0)), no thread of its own."""
-
-    def __init__(self, host, port, client_id, user, password, keepalive_s=30,
-                 connect_timeout_s=5):
-        self.host = host
-        self.port = port or _DEFAULT_PORT
-        self.client_id = client_id
-        self.user = user
-        self.password = password
-        self.keepalive_s = keepalive_s
-        self.connect_timeout_s = connect_timeout_s
-        self.c = None
-
-    def connect(self, will_topic, will_payload, deliver):
-        import paho.mqtt.client as mqtt  # type: ignore
-
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                        clean_session=True)
-        c.username_pw_set(self.user, self.password)
-        c.will_set(will_topic, will_payload, 1, True)
-        state = {}  # type: dict
-        self.subacks = set()  # type: set
-
-        def on_connect(_c, _u, _f, reason, _p):
-            state["rc"] = reason.value if hasattr(reason, "value") else int(reason)
-
-        def on_subscribe(_c, _u, mid, _codes, _p):
-            self.subacks.add(mid)
-
-        c.on_connect = on_connect
-        c.on_subscribe = on_subscribe
-        c.on_message = lambda _c, _u, m: deliver(m.topic, m.payload)
-        c.connect(self.host, self.port, self.keepalive_s)  # OSError when nobody listens
-        t0 = ticks_ms()
-        while "rc" not in state:
-            rc = c.loop(0.05)
-            if rc != 0 and "rc" not in state:
-                c.socket() and c.socket().close()
-                raise OSError("connect: paho error %d" % rc)
-            if ticks_diff(ticks_ms(), t0) > self.connect_timeout_s * 1000:
-                c.socket() and c.socket().close()
-                raise OSError("connect: no CONNACK in %d s" % self.connect_timeout_s)
-        if state["rc"] != 0:
-            sock = c.socket()
-            if sock:
-                sock.close()
-            raise Refused({134: 4, 135: 5}.get(state["rc"], state["rc"]))
-        self.c = c
-
-    def _check(self, rc, what):
-        if rc != 0:
-            raise OSError("%s: paho error %d" % (what, rc))
-
-    def publish(self, topic, payload, qos, retain):
-        if self.c is None:
-            raise OSError("not connected")
-        info = self.c.publish(topic, payload, qos, retain)
-        self._check(info.rc, "publish")
-        if qos:  # as umqtt does: return once the broker has it (PUBACK), or fail
-            t0 = ticks_ms()
-            while not info.is_published():
-                self._check(self.c.loop(0.01), "publish")
-                if ticks_diff(ticks_ms(), t0) > self.connect_timeout_s * 1000:
-                    raise OSError("publish: no PUBACK in %d s" % self.connect_timeout_s)
-
-    def subscribe(self, topic, qos):
-        if self.c is None:
-            raise OSError("not connected")
-        rc, mid = self.c.subscribe(topic, qos)
-        self._check(rc, "subscribe")
-        t0 = ticks_ms()
-        while mid not in self.subacks:
-            self._check(self.c.loop(0.05), "subscribe")
-            if ticks_diff(ticks_ms(), t0) > self.connect_timeout_s * 1000:
-                raise OSError("subscribe: no SUBACK in %d s" % self.connect_timeout_s)
-
-    def poll(self, max_messages):
-        if self.c is None:
-            raise OSError("not connected")
-        self._check(self.c.loop(0), "receive")
-
-    def ping(self):
-        if self.c is None:
-            raise OSError("not connected")  # paho pings by itself inside loop()
-
-    def close(self):
-        c, self.c = self.c, None
-        if c is not None:
-            sock = c.socket()
-            if sock:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-
-    def disconnect(self):
-        c, self.c = self.c, None
-        if c is not None:
-            c.loop(0)
-            c.disconnect()
-            c.loop(0)
-
-
 def client_for(host, port, node, password, keepalive_s=30):
     """The adapter for this interpreter: UmqttClient on MicroPython, PahoClient on CPython.
     The node's name is its client id and user name."""
@@ -702,4 +601,6 @@ def client_for(host, port, node, password, keepalive_s=30):
 
     if sys.implementation.name == "micropython":
         return UmqttClient(host, port, node, node, password, keepalive_s)
+    from .mqtt_paho import PahoClient
+
     return PahoClient(host, port, node, node, password, keepalive_s)
