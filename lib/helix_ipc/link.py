@@ -54,7 +54,7 @@ class Link:
         self.deframer = wire.Deframer(max_frame)
         self.peer = Peer(router, bus, self._send, name, prefix, out_capacity, timeout_ms, wake)
         self.peer.control = self._control
-        self.session = (ticks_ms() * 40503 + id(self)) & _MASK
+        self.session = (ticks_diff(ticks_ms(), 0) * 40503 + id(self)) & _MASK
         self.remote_session = None
         self.remote_modules = []
         self.state = "down"

@@ -33,7 +33,7 @@
 # router queue() from another thread calls it). Nothing received is evaluated.
 
 from . import wire
-from ._compat import const, ticks_ms
+from ._compat import const, ticks_diff, ticks_ms
 from .errors import ChannelFull, IpcError, ModuleNotFound
 from .messages import Response
 
@@ -62,6 +62,11 @@ class Peer:
     send_errors); `wake()` (optional) is called when something waits to be sent or
     serviced. The remote node's name is `remote` once connected (None before)."""
 
+    # the counters (stats()), class-level zeros until counted
+    sent = received = malformed = unknown = send_errors = out_dropped = requests_out = 0
+    responses_in = timeouts = late_responses = link_failures = requests_in = responses_out = 0
+    duplicates = callback_errors = events_out = events_in = events_unwanted = events_dropped = 0
+
     def __init__(self, router, bus, send, name="local", prefix="", out_capacity=16, timeout_ms=10000, wake=None):
         if out_capacity < RESERVE + 1:
             raise ValueError("out_capacity must be at least %d" % (RESERVE + 1))
@@ -79,7 +84,7 @@ class Peer:
         self.max_out = 0  # the largest message the other side takes (0: no limit)
         self._out = []  # encoded messages waiting for send
         self._cap = out_capacity
-        self._cid = (ticks_ms() * 7919) & 0xFFFFF  # a fresh start per process (see docs)
+        self._cid = (ticks_diff(ticks_ms(), 0) * 7919) & 0xFFFFF  # a fresh start per process (see docs)
         self._pending = {}  # cid -> [callback, deadline, label, box]
         self._proxies = []  # the router _Module records this peer serves
         self._cache = {}  # cid -> encoded answer (None while in progress)
@@ -88,9 +93,6 @@ class Peer:
         self.remote_wants = ()  # topics (wire form) the other side wants from us
         self._fwd = None  # our bus subscription forwarding those
         self._inbound = False
-        for c in _COUNTERS:
-            setattr(self, c, 0)
-
     # -- counters and errors --------------------------------------------------------------
 
     def _count(self, what, where=None, error=None):

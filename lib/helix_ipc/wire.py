@@ -22,6 +22,9 @@ from .messages import Request, Response
 
 MAX_DEPTH = const(8)
 
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any  # noqa: F401
+
 
 class WireError(ValueError):
     """Malformed, truncated, over-deep or otherwise unacceptable wire data."""
@@ -136,12 +139,12 @@ def _dec(b, i, depth):
         if v > n - i:
             raise WireError("wire: truncated")
         s = bytes(b[i:i + v])
-        if major == 3:
-            try:
-                s = s.decode()
-            except UnicodeError:
-                raise WireError("wire: text is not UTF-8")
-        return s, i + v
+        if major == 2:
+            return s, i + v
+        try:
+            return s.decode(), i + v
+        except UnicodeError:
+            raise WireError("wire: text is not UTF-8")
     if major == 6:
         raise WireError("wire: tags are not supported")
     if depth >= MAX_DEPTH:
@@ -185,7 +188,7 @@ def event_to_obj(event):
     cls = type(event)
     for code in range(len(_KINDS)):
         if getattr(Event, _KINDS[code]) is cls:
-            out = [code]
+            out = [code]  # type: list[Any]
             for f in cls._fields:
                 x = getattr(event, f)
                 out.append(bytes(x) if f == "data" else x)
