@@ -22,7 +22,15 @@ _links = []  # (line name, Link) being served
 
 def status_lines():
     """One line per served link (state, frames, errors, drops, RTT): for hx.status()."""
-    return [ln.status_line() for _, ln in _links] or ["link: not served"]
+    from helix_ipc._compat import ticks_diff, ticks_ms
+
+    out = []
+    for line, ln in _links:
+        idle = ticks_diff(ticks_ms(), ln.ticked)
+        out.append("%s: %s" % (line, ln.status_line()) if idle < 500 else
+                   "%s: link %s: not served for %d ms (main.py stopped?); last: %s" % (
+                       line, ln.name, idle, ln.status_line()))
+    return out or ["link: not served"]
 
 
 def _status_text():

@@ -34,19 +34,21 @@ REPORT_S = 1
 
 class LinkedBoard:
     """A virtual board with the link served, and a HostLink to it in a loop thread.
-    `connect=False`: start the board only (connect later with connect())."""
+    `connect=False`: start the board only (connect later with connect()); `files`: the
+    board's files instead of tools.link.vboard.board_files()."""
 
-    def __init__(self, prefix="pico/", connect=True, port=None, timeout_ms=10000, **link_kw):
+    def __init__(self, prefix="pico/", connect=True, port=None, timeout_ms=10000, files=None, **link_kw):
         import asyncio
         import threading
 
         from tools.link.vboard import Board
 
-        self.board = Board(report_s=REPORT_S)
+        self.board = Board(files, report_s=REPORT_S)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.link = None
+        self._extra = []
         self.prefix = prefix
         self.link_kw = link_kw
         try:
@@ -62,15 +64,23 @@ class LinkedBoard:
 
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
 
-    def connect(self, port=None, timeout_ms=10000):
+    def connect(self, port=None, timeout_ms=10000, extra=False, **kw):
+        """Connect (a HostLink to the board's port, or `port`); `extra=True`: another
+        HostLink, returned, that close() closes too (its own router and bus)."""
         from tools.link.host import HostLink
 
         async def go():
-            hl = HostLink(port or self.board.port, prefix=self.prefix, **self.link_kw)
+            opts = dict(self.link_kw)
+            opts.update(kw)
+            hl = HostLink(port or self.board.port, prefix=self.prefix, **opts)
             await hl.open(timeout_ms)
             return hl
 
-        self.link = self.call(go())
+        hl = self.call(go())
+        if extra:
+            self._extra.append(hl)
+            return hl
+        self.link = hl
         self.router, self.bus = self.link.router, self.link.bus
         return self.link
 
@@ -111,6 +121,11 @@ class LinkedBoard:
         raise AssertionError("timed out waiting for " + what)
 
     def close(self):
+        for hl in self._extra:
+            try:
+                self.call(hl.close())
+            except Exception:  # noqa: S110 - best effort: the board is stopped next anyway
+                pass
         try:
             self.disconnect()
         except Exception:  # noqa: S110 - best effort: the board is stopped next anyway

@@ -330,3 +330,82 @@ async def _board_stats(b):
     for key, pat in (("malformed", r"malformed (\d+)"), ("bad_frames", r"bad (\d+)"), ("crc_errors", r"crc (\d+)")):
         out[key] = int(re.search(pat, text).group(1))
     return out
+
+
+def test_a_second_line_is_served_next_to_the_repl_line():
+    # the board serves a second line (here a pty the board opens, as it would a
+    # machine.UART from its profile) through the same serve_line, at the same time
+    _skip()
+    import os
+    import tty
+
+    from helix_ipc import EventTopic
+    from tools.link.faultpty import FaultPty
+    from tools.link.vboard import board_files
+
+    m, s = os.openpty()
+    tty.setraw(m)
+    tty.setraw(s)
+    # the board's "/" is its own folder: "/../../.." reaches the host's /dev (tools/vboard)
+    path = "/" + "../" * 24 + os.ttyname(s).lstrip("/")
+    extra = ("line2 = open(%r, 'r+b')\nhelix_app.system.services.append("
+             "lambda s: helix_link.serve_line(s, line2, line2, 'unix-line2', 'line2'))" % path)
+    fp = FaultPty(m).start()  # the host's end of that line: a port path of its own
+    try:
+        with LinkedBoard(files=board_files(1, extra)) as b:
+            hl2 = b.connect(fp.port, extra=True, name="host2")
+            assert hl2.peer.remote == "unix-line2" and b.link.peer.remote == "unix"
+            from helix_ipc import Request
+
+            r = b.call(hl2.router.request("pico/probe", Request("t", "echo", b"two"), 3000))
+            assert r.data == b"two"
+            assert b.request("pico/probe", "echo", b"one").data == b"one"
+
+            async def ticks(hl):
+                with hl.stream([EventTopic.TICK]) as st:
+                    return [await st.next(3000) for _ in range(3)]
+
+            assert len(b.call(ticks(hl2))) == 3
+            text = b.request("pico/link", "stats").data.decode()
+            assert "repl: link unix: up to host" in text and "line2: link unix-line2: up to host2" in text, text
+    finally:
+        fp.stop()
+        os.close(s)
+
+
+def test_ctrl_c_still_stops_main_and_the_repl_is_usable_after_the_host_left():
+    # frames never hold 0x03: Ctrl-C stops main.py as ever, the REPL answers, and the
+    # link's status says it is no longer served
+    _skip()
+    import os
+    import select
+    import subprocess
+    import sys
+    import time
+    import tty
+
+    with LinkedBoard() as b:
+        assert b.request("pico/stats", "get_stats").is_success
+        b.disconnect()
+        time.sleep(0.5)  # the BYE is read while main.py still runs
+        fd = os.open(b.board.port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            os.write(fd, b"\x03")
+            got = b""
+            end = time.monotonic() + 10
+            while time.monotonic() < end and not got.endswith(b">>> "):
+                r, _, _ = select.select([fd], [], [], 0.2)
+                if r:
+                    got += os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        assert b"helix: Ctrl-C, stopping" in got and got.endswith(b">>> "), got[-300:]
+        time.sleep(0.5)
+        mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
+        p = subprocess.run([mpremote, "connect", b.board.port, "resume", "exec",
+                            "import helix_link, hx; print(helix_link.status_lines()); hx.ask('stats', 'get_stats')"],
+                           capture_output=True, text=True, timeout=_TIMEOUT)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "not served for" in p.stdout and "host left" in p.stdout, p.stdout
+        assert "stats get_stats -> ticks=" in p.stdout, p.stdout

@@ -64,6 +64,7 @@ class Link:
         self._rx = now  # last good frame
         self._hello = None  # last HELLO sent (None: never)
         self._ping = now
+        self.ticked = now  # the last tick(): a served link ticks every few tens of ms
         self.frames_out = 0
         self.bytes_in = 0
         self.bytes_out = 0
@@ -102,7 +103,7 @@ class Link:
 
     def tick(self):
         """Keepalive, dead-peer detection and reconnection, then the peer's service()."""
-        now = ticks_ms()
+        now = self.ticked = ticks_ms()
         if self.state == "up":
             if ticks_diff(now, self._rx) >= self.dead_ms:
                 self._down("no answer from %s for %d ms" % (self.peer.remote, self.dead_ms))

@@ -3,6 +3,7 @@
 # fault tests (CPython, POSIX; one thread with a select() loop).
 #
 #   fp = FaultPty("/dev/ttyACM0").start()   # connect the host to fp.port instead
+#                                            (target: a port path, or an open fd)
 #   fp.corrupt["up"] = 0.01                  # per byte, host -> board ("down": board -> host)
 #   fp.drop["down"] = 0.01; fp.delay_ms = 50; fp.passing = False; ...; fp.stop()
 #
@@ -24,8 +25,12 @@ class FaultPty:
         tty.setraw(self._slave)  # kept open: the master never sees EIO when a client leaves
         tty.setraw(self.master)
         self.port = os.ttyname(self._slave)
-        self.target = os.open(target, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(self.target)
+        if isinstance(target, int):  # an open fd (e.g. the master of another pty)
+            self.target = target
+            os.set_blocking(target, False)
+        else:
+            self.target = os.open(target, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            tty.setraw(self.target)
         os.set_blocking(self.master, False)
         self.corrupt = {"up": 0.0, "down": 0.0}
         self.drop = {"up": 0.0, "down": 0.0}

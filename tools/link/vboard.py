@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MAIN = """\
 import helix_app, helix_link, linktest_board
 helix_app.system.services.append(helix_link.serve)
+%s
 helix_app.run(report_every_s=%d, modules=helix_app.default_modules(helix_app.board.profile()) + [linktest_board.Probe()])
 """
 
@@ -51,8 +52,9 @@ class Probe(Module):
 """
 
 
-def board_files(report_s=1):
-    """{board path: text}: the library and firmware sources, main.py, the probe module."""
+def board_files(report_s=1, extra=""):
+    """{board path: text}: the library and firmware sources, main.py (`extra`: lines it
+    runs before helix_app.run()), the probe module."""
     files = {}
     lib = os.path.join(ROOT, "lib", "helix_ipc")
     for f in sorted(os.listdir(lib)):
@@ -60,7 +62,7 @@ def board_files(report_s=1):
             files["lib/helix_ipc/" + f] = open(os.path.join(lib, f)).read()
     for f in ("helix_app.py", "helix_examples.py", "hx.py", "helix_link.py"):
         files[f] = open(os.path.join(ROOT, "firmware", f)).read()
-    files["main.py"] = MAIN % report_s
+    files["main.py"] = MAIN % (extra, report_s)
     files["linktest_board.py"] = PROBE
     return files
 
