@@ -136,6 +136,7 @@ class Bridge:
         self._backoff = _BACKOFF_MIN
         self._last_out = ticks_ms()
         self._deliver_cb = self._deliver
+        self._inbox_told = 0  # inbox_dropped when error_hook was last told
         self._hook_cb = self._peer_hook
         self.connects = self.disconnects = self.refused = 0
         self.published = self.received = self.events_out = self.events_in = 0
@@ -396,8 +397,10 @@ class Bridge:
                     self._malformed("topic", e)
                     continue
             self._handle(topic, bytes(payload))
-        if self.inbox_dropped and n and self.error_hook is not None and len(inbox) >= self.inbox_capacity * 2:
-            self.error_hook("inbox full", "%d messages dropped so far" % self.inbox_dropped)
+        d = self.inbox_dropped
+        if d != self._inbox_told:  # the client's callback only counts; the hook runs here
+            self._inbox_told = d
+            self.error_hook("inbox full", "%d received messages dropped so far" % d)
         return n
 
     def _malformed(self, where, error):

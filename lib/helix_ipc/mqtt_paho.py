@@ -87,9 +87,18 @@ class PahoClient:
                 raise OSError("subscribe: no SUBACK in %d s" % self.connect_timeout_s)
 
     def poll(self, max_messages):
-        if self.c is None:
+        # paho's loop() reads about one packet per call: call it while the socket has
+        # more, up to max_messages times
+        import select
+
+        c = self.c
+        if c is None:
             raise OSError("not connected")
-        self._check(self.c.loop(0), "receive")
+        for _ in range(max_messages):
+            self._check(c.loop(0), "receive")
+            sock = c.socket()
+            if not sock or not select.select([sock], [], [], 0)[0]:
+                break
 
     def ping(self):
         if self.c is None:

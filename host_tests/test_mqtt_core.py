@@ -1,0 +1,148 @@
+# test_mqtt_core: the MQTT bridge's own logic against a scripted client adapter (no
+# broker): argument checks, the topic levels, the bounded inbox, events that cannot be
+# encoded, a refused connection and the retry after it. Both interpreters, board mode too.
+import support
+
+from helix_ipc import Event, EventBus, EventTopic, MessageRouter, wire
+
+
+class FakeClient:
+    """The adapter interface, scripted: `incoming` is delivered by the next poll (all of
+    it, as a QoS 1 publish wait could), `refuse`/`fail` make connect raise."""
+
+    def __init__(self):
+        self.incoming = []
+        self.published = []
+        self.subscribed = []
+        self.refuse = None
+        self.fail = 0
+        self.connects = 0
+        self.deliver = None
+
+    def connect(self, will_topic, will_payload, deliver):
+        from helix_ipc.mqtt import Refused
+
+        self.connects += 1
+        if self.refuse is not None:
+            raise Refused(self.refuse)
+        if self.fail:
+            self.fail -= 1
+            raise OSError("connection refused")
+        self.will = (will_topic, will_payload)
+        self.deliver = deliver
+
+    def publish(self, topic, payload, qos, retain):
+        self.published.append((topic, payload, qos, retain))
+
+    def subscribe(self, topic, qos):
+        self.subscribed.append(topic)
+
+    def poll(self, max_messages):
+        msgs, self.incoming = self.incoming, []
+        for t, p in msgs:
+            self.deliver(t, p)
+
+    def ping(self):
+        pass
+
+    def close(self):
+        pass
+
+    def disconnect(self):
+        pass
+
+
+def _bridge(node="B", **kw):
+    from helix_ipc.mqtt import Bridge
+
+    c = FakeClient()
+    b = Bridge(node, c, EventBus(), MessageRouter(), **kw)
+    b.errors = []
+    b.error_hook = lambda where, error: b.errors.append(where)
+    return b, c
+
+
+def test_bad_arguments_raise_at_the_call():
+    from helix_ipc.mqtt import Bridge
+
+    for name in ("", "a/b", "a+", "a#", 5):
+        support.raises((ValueError, TypeError), Bridge, name, FakeClient(), EventBus(), MessageRouter())
+    support.raises(ValueError, Bridge, "n", FakeClient(), EventBus(), MessageRouter(), queue_capacity=0)
+    support.raises(ValueError, Bridge, "n", FakeClient(), EventBus(), MessageRouter(), inbox_capacity=0)
+    b, _ = _bridge()
+    support.raises(ValueError, b.export, EventTopic.ALL)
+    support.raises(ValueError, b.export, [])
+    support.raises(ValueError, b.export, [EventTopic.Custom("x+y")])
+    support.raises(ValueError, b.listen, "+", [EventTopic.Custom("x#")])
+    support.raises(ValueError, b.listen, "a+b")
+    support.raises(ValueError, b.proxy, "a#", "stats")
+
+
+def test_topic_levels():
+    from helix_ipc.mqtt import topic_level
+
+    assert topic_level(EventTopic.TICK) == "tick"
+    assert topic_level(EventTopic.MEMORY_PRESSURE) == "memory_pressure"
+    assert topic_level(EventTopic.CPU_HOTPLUG) == "cpu_hotplug"
+    assert topic_level(EventTopic.Custom("door/open")) == "custom/door/open"
+    support.raises(ValueError, topic_level, EventTopic.ALL)
+
+
+def test_connect_publishes_online_with_a_last_will_and_subscribes():
+    b, c = _bridge()
+    b.listen("A", [EventTopic.TICK])
+    b.start()
+    assert c.will == ("helix/B/status", b"offline")
+    assert c.published == [("helix/B/status", b"online", 1, True)]
+    assert c.subscribed == ["helix/+/status", "helix/+/req/B", "helix/+/reply/B", "helix/A/event/tick"]
+    b.stop()
+    assert c.published[-1] == ("helix/B/status", b"offline", 1, True)
+
+
+def test_a_flood_is_bounded_and_counted():
+    b, c = _bridge(inbox_capacity=4)
+    b.listen()
+    got = []
+    from helix_ipc import EventSubscription
+
+    b.bus.subscribe(EventSubscription("probe", [EventTopic.TICK], got.append))
+    b.start()
+    tick = wire.encode(wire.event_to_obj(Event.Tick(1, 1)))
+    c.incoming = [("helix/A/event/tick", tick)] * 50
+    assert b.poll() == 4  # at most inbox_capacity handled per turn
+    s = b.stats()
+    assert s["inbox_dropped"] == 50 - 8 and s["events_in"] == 4, s  # 2 x capacity kept
+    assert b.poll() == 4 and b.poll() == 0
+    assert len(got) == 8 and b.stats()["inbox_dropped"] == 42
+    assert "inbox full" in b.errors
+
+
+def test_an_event_that_cannot_be_encoded_is_counted_not_sent():
+    b, c = _bridge()
+    b.export(EventTopic.TICK)
+    b.start()
+    b.bus.publish(Event.Tick(2 ** 70, 1))  # beyond the wire's int range
+    b.bus.publish(Event.Tick(5, 2))
+    b.poll()
+    s = b.stats()
+    assert s["not_sent"] == 1 and s["events_out"] == 1 and "export" in b.errors
+    assert [p[0] for p in c.published[1:]] == ["helix/B/event/tick"]
+
+
+def test_refused_is_raised_and_counted_and_poll_retries():
+    import time
+
+    from helix_ipc.mqtt import Refused
+
+    b, c = _bridge()
+    c.refuse = 5
+    e = support.raises(Refused, b.start)
+    assert e.args[0] == 5 and b.stats()["refused"] == 1 and not b.connected
+    c.refuse = None
+    c.fail = 1  # the next try fails too, then the broker is back
+    t0 = time.time()
+    while not b.connected and time.time() - t0 < 5:
+        b.poll()
+        time.sleep(0.01)
+    assert b.connected and c.connects == 3 and b.stats()["connects"] == 1
+    assert b.stats()["disconnects"] == 0
