@@ -234,3 +234,25 @@ def test_fuzz_board_side_feed_never_raises_or_runs_anything():
     ln.host.peer.queue("stats", Request("h", "get", b"z"), got.append)
     ln.step()
     assert got == [Response.Success(b"ok:z")]  # still serving
+
+
+def test_memory_error_while_receiving_is_counted_and_the_link_goes_on():
+    from support import need_heap_lock
+
+    micropython = need_heap_lock()
+    ln = Line()
+    ln.step()
+    data = wire.frame(wire.encode([1, 5, "stats", ["get", b"", 1]]))
+    board = ln.board
+    for piece in (data, data[:10]):  # a whole frame (decoding fails), a part (buffering fails)
+        micropython.heap_lock()
+        try:
+            board.feed(piece)
+        finally:
+            micropython.heap_unlock()
+    assert ln.board.peer.memory_errors == 2
+    assert ln.board.state == "up"
+    got = []
+    ln.host.peer.queue("stats", Request("h", "get", b"m"), got.append)
+    ln.step()
+    assert got == [Response.Success(b"ok:m")]

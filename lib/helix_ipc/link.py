@@ -91,7 +91,13 @@ class Link:
     def feed(self, data):
         """Bytes read from the stream."""
         self.bytes_in = (self.bytes_in + len(data)) & _MASK
-        for p in self.deframer.feed(data):
+        try:
+            frames = self.deframer.feed(data)
+        except MemoryError as e:  # these bytes are lost (counted); reading resyncs at the next "~"
+            self.deframer._in = False
+            self.peer._count("memory_errors", "frame", e)
+            return
+        for p in frames:
             self._rx = ticks_ms()
             self.peer.receive(p)
 

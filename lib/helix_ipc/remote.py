@@ -47,7 +47,8 @@ _MASK = const((1 << 29) - 1)
 
 _COUNTERS = ("sent", "received", "malformed", "unknown", "send_errors", "out_dropped", "requests_out",
              "responses_in", "timeouts", "late_responses", "link_failures", "requests_in", "responses_out",
-             "duplicates", "callback_errors", "events_out", "events_in", "events_unwanted", "events_dropped")
+             "duplicates", "callback_errors", "memory_errors", "events_out", "events_in", "events_unwanted",
+             "events_dropped")
 
 
 class LinkDown(IpcError):
@@ -93,6 +94,7 @@ class Peer:
         self.remote_wants = ()  # topics (wire form) the other side wants from us
         self._fwd = None  # our bus subscription forwarding those
         self._inbound = False
+        self.memory_errors = 0  # an instance attribute already: counting it allocates nothing
     # -- counters and errors --------------------------------------------------------------
 
     def _count(self, what, where=None, error=None):
@@ -194,6 +196,8 @@ class Peer:
             self._dispatch(msg)
         except wire.WireError as e:
             self._count("malformed", "message", e)
+        except MemoryError as e:  # this message is lost (counted); the peer goes on
+            self._count("memory_errors", "message", e)
 
     def _dispatch(self, msg):
         k = msg[0]
