@@ -170,3 +170,32 @@ class Raw:
 
     def got(self, topic):
         return [p for t, p in self.msgs if t == topic]
+
+
+class FreezeProxy:
+    """host_tests/tcp_freeze.py in front of the broker: freeze() makes every connection
+    through it go silent (nothing forwarded, nothing closed). Always stop() it."""
+
+    def __init__(self, broker):
+        import time
+
+        self.state = broker.home + "/freeze.json"
+        os.system("%s %s/host_tests/tcp_freeze.py %d %s >/dev/null 2>&1 &" % (
+            _python(), ROOT, broker.port, self.state))
+        for _ in range(500):
+            try:
+                with open(self.state) as f:
+                    st = json.load(f)
+                break
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        else:
+            raise AssertionError("tcp_freeze.py did not start")
+        self.port = st["port"]
+        self.pid = st["pid"]
+
+    def freeze(self):
+        os.system("kill -USR1 %d" % self.pid)
+
+    def stop(self):
+        os.system("kill -TERM %d 2>/dev/null" % self.pid)

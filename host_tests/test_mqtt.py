@@ -421,3 +421,41 @@ def test_a_peer_going_offline_fails_its_pending_requests_at_once():
         host.stop()
     finally:
         broker.stop()
+
+
+def test_a_link_gone_silent_is_noticed_by_both_ends():
+    # A reaches the broker through a forwarder that then goes silent (a Wi-Fi link
+    # dying without a word): A notices within its keepalive and reconnects (through the
+    # forwarder, which carries new connections); the broker publishes A's last will
+    # (its keepalive running out, or A's new connection taking the session over), which
+    # B sees, then A's `online` again.
+    from helix_ipc import EventBus, MessageRouter
+    from helix_ipc.mqtt import Bridge, client_for
+    from mqtt_support import FreezeProxy
+
+    broker = Broker("A", "B")
+    proxy = None
+    try:
+        proxy = FreezeProxy(broker)
+        a = Bridge("A", client_for("127.0.0.1", proxy.port, "A", broker.password("A"), 2),
+                   EventBus(), MessageRouter())
+        a.errors = []
+        a.error_hook = lambda where, error: a.errors.append((where, str(error)))
+        b = bridge(broker, "B")
+        seen = []
+        b.status_hook = lambda node, online: seen.append((node, online))
+        a.start()
+        b.start()
+        assert pump([a, b], lambda: seen == [("A", True)]), seen
+        proxy.freeze()
+        assert pump([a, b], lambda: a.stats()["disconnects"] == 1 and ("A", False) in seen, 15000), (
+            a.stats(), seen, a.errors)
+        assert [w for w, _ in a.errors][:1] == ["connection lost"], a.errors
+        assert pump([a, b], lambda: a.connected and seen[-1] == ("A", True), 15000), (a.stats(), seen)
+        assert a.stats()["connects"] == 2
+        a.stop()
+        b.stop()
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        broker.stop()

@@ -95,13 +95,12 @@ def _default_hook(where, error):
 
 class Bridge:
     """Bridge(node, client, bus=None, router=None, queue_capacity=32, inbox_capacity=16,
-    request_timeout_ms=5000, keepalive_ms=30000, peer_capacity=16).
+    request_timeout_ms=5000, peer_capacity=16).
     `client` is an adapter (UmqttClient, PahoClient or client_for()); bus/router default to
     the global ones. The node's name is its MQTT client id and user name."""
 
     def __init__(self, node, client, bus=None, router=None, queue_capacity=32,
-                 inbox_capacity=16, request_timeout_ms=5000, keepalive_ms=30000,
-                 peer_capacity=16):
+                 inbox_capacity=16, request_timeout_ms=5000, peer_capacity=16):
         from .bus import global_event_bus
         from .router import global_router
 
@@ -119,7 +118,6 @@ class Bridge:
         self.queue_capacity = queue_capacity
         self.inbox_capacity = inbox_capacity
         self.request_timeout_ms = request_timeout_ms
-        self.keepalive_ms = keepalive_ms
         self.peer_capacity = peer_capacity
         self.error_hook = _default_hook
         self.status_hook = None
@@ -134,7 +132,6 @@ class Bridge:
         self._importing = False  # True while a remote event is published on the local bus
         self._retry_at = None
         self._backoff = _BACKOFF_MIN
-        self._last_out = ticks_ms()
         self._deliver_cb = self._deliver
         self._inbox_told = 0  # inbox_dropped when error_hook was last told
         self._hook_cb = self._peer_hook
@@ -250,7 +247,6 @@ class Bridge:
         self.connects = (self.connects + 1) & _MASK
         self._backoff = _BACKOFF_MIN
         self._retry_at = None
-        self._last_out = ticks_ms()
 
     def _lost(self, error):
         if self.connected:
@@ -301,10 +297,9 @@ class Bridge:
             self.links[node].service()
         if self.connected and self._queue:
             self._flush()
-        if self.connected and ticks_diff(now, self._last_out) >= self.keepalive_ms // 2:
+        if self.connected:
             try:
-                self.client.ping()
-                self._last_out = now
+                self.client.ping()  # the adapter pings when due and notices a silent broker
             except OSError as e:
                 self._lost(e)
         return n
@@ -357,7 +352,6 @@ class Bridge:
                 q.pop(0)
             lock.release()
             self.published = (self.published + 1) & _MASK
-            self._last_out = ticks_ms()
 
     def _on_local(self, event):
         # the export subscription: a local event goes out (not one that came from the broker)
@@ -491,16 +485,25 @@ class _Out:
 
 # -- client adapters ------------------------------------------------------------------
 # connect(will_topic, will_payload, deliver), publish(topic, payload, qos, retain),
-# subscribe(topic, qos), poll(max_messages), ping(), close(), disconnect(); every network
+# subscribe(topic, qos), poll(max_messages), ping() (every poll: keep the connection alive,
+# raise OSError when the broker went silent), close(), disconnect(); every network
 # failure is an OSError (Refused when the broker said no); deliver(topic, payload) is
 # called for each message received, inside connect/publish/subscribe/poll.
 
 class UmqttClient:
-    """micropython-lib umqtt.simple (MicroPython; `mpremote mip install umqtt.simple`)."""
+    """micropython-lib umqtt.simple (MicroPython; `mpremote mip install umqtt.simple`).
+    keepalive_s (> 0) is also how long a blocking read or write may wait, and how long
+    the broker may say nothing (it answers the PINGREQ sent every keepalive_s / 2)
+    before the connection counts as lost: a Wi-Fi link that dies silently is noticed."""
 
     def __init__(self, host, port, client_id, user, password, keepalive_s=30):
+        if type(keepalive_s) is not int or keepalive_s < 1:
+            raise ValueError("keepalive_s must be an int >= 1")
         self.args = (client_id, host, port or _DEFAULT_PORT, user, password, keepalive_s)
+        self.keepalive_ms = keepalive_s * 1000
         self.c = None
+        self.sock = None
+        self.pinged = 0
 
     def connect(self, will_topic, will_payload, deliver):
         from umqtt.simple import MQTTClient, MQTTException  # type: ignore
@@ -517,6 +520,8 @@ class UmqttClient:
             _close(c)
             raise OSError("connect: %r" % (e,))
         nodelay(c.sock)
+        self.sock = c.sock = _Sock(c.sock, self.keepalive_ms // 1000)
+        self.pinged = ticks_ms()
         self.c = c
 
     def publish(self, topic, payload, qos, retain):
@@ -547,18 +552,25 @@ class UmqttClient:
             raise OSError("not connected")
         try:
             for _ in range(max_messages):
-                if c.check_msg() is None and not _readable(c.sock):
+                if c.check_msg() is None and not _readable(self.sock.s):
                     break
         except (IndexError, AssertionError, TypeError) as e:
             raise OSError("receive: %r" % (e,))
         finally:
             if self.c is not None:
-                c.sock.setblocking(True)
+                self.sock.setblocking(True)
 
     def ping(self):
+        # called by the bridge every poll: a PINGREQ every keepalive/2; the connection
+        # is lost when the broker said nothing for a whole keepalive
         if self.c is None:
             raise OSError("not connected")
-        self.c.ping()
+        now = ticks_ms()
+        if ticks_diff(now, self.sock.rx) > self.keepalive_ms:
+            raise OSError("the broker said nothing for %d ms" % ticks_diff(now, self.sock.rx))
+        if ticks_diff(now, self.pinged) >= self.keepalive_ms // 2:
+            self.pinged = now
+            self.c.ping()
 
     def close(self):
         c, self.c = self.c, None
@@ -569,6 +581,42 @@ class UmqttClient:
         c, self.c = self.c, None
         if c is not None:
             c.disconnect()
+
+
+class _Sock:
+    # umqtt's socket, wrapped: a blocking read or write gives up after timeout_s with
+    # OSError (umqtt's setblocking(True) would wait forever on a link gone silent, and a
+    # timed-out read that returned None would have umqtt wait again), and the time of
+    # the last byte received is kept (UmqttClient.ping's liveness check).
+    def __init__(self, sock, timeout_s):
+        self.s = sock
+        self.t = timeout_s
+        self.blocking = True
+        self.rx = ticks_ms()
+        sock.settimeout(timeout_s)
+
+    def setblocking(self, flag):
+        self.blocking = flag
+        self.s.settimeout(self.t if flag else 0)
+
+    def read(self, n):
+        b = self.s.read(n)
+        if b is None:
+            if self.blocking:
+                raise OSError(110, "read timed out")  # ETIMEDOUT
+            return None
+        if b:
+            self.rx = ticks_ms()
+        return b
+
+    def write(self, buf, n=None):
+        r = self.s.write(buf) if n is None else self.s.write(buf, n)
+        if r is None and self.blocking:
+            raise OSError(110, "write timed out")
+        return r
+
+    def close(self):
+        self.s.close()
 
 
 def nodelay(sock):
