@@ -11,6 +11,9 @@
 #           evs = b.events([EventTopic.TICK], 3)         # through the host bus
 #           b.router, b.bus, b.link (HostLink), b.stats(), b.board (the vboard), b.call(coro)
 #
+#   LinkedBoard(board_port="/dev/ttyACM0"): the same against a real board running the
+#   firmware with the link (no virtual board started; no "probe" module there).
+#
 # The board (tools/link/vboard.py) gets lib/helix_ipc and the firmware as sources, a
 # main.py that adds helix_link.serve to the system's services and runs helix_app
 # (asyncio, status lines every REPORT_S on the console: REPL output between the frames),
@@ -37,13 +40,16 @@ class LinkedBoard:
     `connect=False`: start the board only (connect later with connect()); `files`: the
     board's files instead of tools.link.vboard.board_files()."""
 
-    def __init__(self, prefix="pico/", connect=True, port=None, timeout_ms=10000, files=None, **link_kw):
+    def __init__(self, prefix="pico/", connect=True, port=None, timeout_ms=10000, files=None, board_port=None,
+                 **link_kw):
         import asyncio
         import threading
 
         from tools.link.vboard import Board
 
-        self.board = Board(files, report_s=REPORT_S)
+        # a real board: board_port (e.g. "/dev/ttyACM0", or $HELIX_LINK_PORT in your own tests)
+        self.board = Board(files, report_s=REPORT_S) if board_port is None else None
+        self.port = board_port or self.board.port
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
@@ -72,7 +78,7 @@ class LinkedBoard:
         async def go():
             opts = dict(self.link_kw)
             opts.update(kw)
-            hl = HostLink(port or self.board.port, prefix=self.prefix, **opts)
+            hl = HostLink(port or self.port, prefix=self.prefix, **opts)
             await hl.open(timeout_ms)
             return hl
 
@@ -132,7 +138,8 @@ class LinkedBoard:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
-        self.board.close()
+        if self.board is not None:
+            self.board.close()
 
     def __enter__(self):
         return self
