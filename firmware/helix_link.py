@@ -77,7 +77,11 @@ async def serve(system, name=None):
         from helix_ipc._compat import machine_module
 
         m = machine_module()
-        uart = m.UART(u["id"], u.get("baudrate", 115200), tx=u.get("tx"), rx=u.get("rx"))
+        pins = {}
+        for k in ("tx", "rx"):  # pin numbers, where the port needs them (rp2); else its defaults
+            if u.get(k) is not None:
+                pins[k] = m.Pin(u[k])
+        uart = m.UART(u["id"], u.get("baudrate", 115200), **pins)
         asyncio.create_task(serve_line(system, uart, uart, name, "uart"))
     if "aiorepl" in sys.modules:  # aiorepl reads the REPL line: two readers of one line cannot share it
         print("helix_link: aiorepl has the REPL line; the link %s" % ("is on link_uart" if u else "is not served"))
@@ -85,13 +89,15 @@ async def serve(system, name=None):
     await serve_line(system, sys.stdin.buffer, sys.stdout.buffer, name, "repl")
 
 
-async def serve_line(system, rd, wr, name, line):
-    """Serve one line: rd a pollable stream with readinto(), wr one with write()."""
+async def serve_line(system, rd, wr, name, line, active=False):
+    """Serve one line: rd a pollable stream with readinto(), wr one with write().
+    `active=True`: this node says HELLO until the other answers and pings it (the host's
+    part: a board driving another board over a UART)."""
     import asyncio
     import select
 
     flag = asyncio.ThreadSafeFlag()
-    link = Link(system.router, system.bus, wr.write, name, False, modules=system.host.loaded, wake=flag.set)
+    link = Link(system.router, system.bus, wr.write, name, active, modules=system.host.loaded, wake=flag.set)
     link.peer.flush_answers = True  # one wake-up less per request (events still go from the ticker)
     entry = (line, link)
     _links.append(entry)
@@ -101,7 +107,8 @@ async def serve_line(system, rd, wr, name, line):
     poller.register(rd, select.POLLIN)
     b1 = bytearray(1)
     buf = bytearray()
-    link.hello()
+    if not active:
+        link.hello()  # once: a host that listens learns that this board (re)started
     try:
         while True:
             d = await reader.read(1)
