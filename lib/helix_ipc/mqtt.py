@@ -50,6 +50,9 @@ from ._compat import new_lock, ticks_add, ticks_diff, ticks_ms
 from .bus import EventSubscription
 from .events import EventResponse, EventTopic
 
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any  # noqa: F401
+
 _MASK = 0x1FFFFFFF
 _BACKOFF_MIN = 100
 _BACKOFF_MAX = 5000
@@ -134,6 +137,8 @@ class Bridge:
         self._backoff = _BACKOFF_MIN
         self._deliver_cb = self._deliver
         self._inbox_told = 0  # inbox_dropped when error_hook was last told
+        self._out_topics = {}  # EventTopic -> its MQTT topic, for export
+        self._in_topics = {}  # received topic (bytes or str) -> what _parse made of it
         self._hook_cb = self._peer_hook
         self.connects = self.disconnects = self.refused = 0
         self.published = self.received = self.events_out = self.events_in = 0
@@ -359,7 +364,9 @@ class Bridge:
             return EventResponse.IGNORED
         try:
             payload = wire.encode(wire.event_to_obj(event))
-            topic = self.prefix + "event/" + topic_level(event.topic)
+            topic = self._out_topics.get(event.topic)
+            if topic is None:  # one per exported topic (custom names included)
+                topic = self._out_topics[event.topic] = self.prefix + "event/" + topic_level(event.topic)
         except (TypeError, ValueError) as e:
             self.not_sent = (self.not_sent + 1) & _MASK
             self.error_hook("export", e)
@@ -379,18 +386,19 @@ class Bridge:
 
     def _handle_inbox(self):
         inbox = self._inbox
+        cache = self._in_topics
         n = 0
         while inbox and n < self.inbox_capacity:
             topic, payload = inbox.pop(0)
             n += 1
             self.received = (self.received + 1) & _MASK
-            if not isinstance(topic, str):
-                try:
-                    topic = bytes(topic).decode()
-                except (UnicodeError, ValueError) as e:
-                    self._malformed("topic", e)
-                    continue
-            self._handle(topic, bytes(payload))
+            info = cache.get(topic)
+            if info is None:
+                info = self._parse(topic)
+                if len(cache) >= 64:  # bounded: a flood of odd topics cannot grow it
+                    cache.clear()
+                cache[topic] = info
+            self._handle(info, bytes(payload))
         d = self.inbox_dropped
         if d != self._inbox_told:  # the client's callback only counts; the hook runs here
             self._inbox_told = d
@@ -401,29 +409,44 @@ class Bridge:
         self.malformed = (self.malformed + 1) & _MASK
         self.error_hook("malformed " + where, error)
 
-    def _handle(self, topic, payload):
+    def _parse(self, topic):
+        # (kind, source node, rest, topic str) for a received topic; kind None: ours
+        # (our own status or events coming back), "?": outside the scheme
+        if not isinstance(topic, str):
+            try:
+                topic = bytes(topic).decode()
+            except (UnicodeError, ValueError):
+                return ("?", "", "", repr(topic))
         parts = topic.split("/")
         n = len(parts)
-        if n < 3 or parts[0] != "helix" or not parts[1] or parts[1] == self.node:
-            if n >= 3 and parts[1] == self.node:
-                return  # our own status or events coming back
-            self._malformed(topic, "not a helix topic")
+        if n < 3 or parts[0] != "helix" or not parts[1]:
+            return ("?", "", "", topic)
+        src, kind = parts[1], parts[2]
+        if src == self.node:
+            return (None, src, "", topic)
+        if kind == "event" and n >= 4:
+            return ("event", src, "/".join(parts[3:]), topic)
+        if (kind == "status" and n == 3) or (kind in ("req", "reply") and n == 4 and parts[3] == self.node):
+            return (kind, src, "", topic)
+        return ("?", src, "", topic)
+
+    def _handle(self, info, payload):
+        kind, src, rest, topic = info
+        if kind is None:
             return
-        src = parts[1]
-        kind = parts[2]
         try:
-            if kind == "event" and n >= 4:
-                self._event_in("/".join(parts[3:]), payload)
-            elif kind == "status" and n == 3:
+            if kind == "event":
+                self._event_in(rest, payload)
+            elif kind == "status":
                 self._status_in(src, payload)
-            elif kind == "req" and n == 4 and parts[3] == self.node:
+            elif kind == "req":
                 if payload[:2] != _REQ_HEAD:
                     raise ValueError("not a request")
                 p = self.link(src)
                 if p.remote is None:
                     p.connected(src)  # a request proves it is there
                 p.receive(payload)  # counts what is malformed itself
-            elif kind == "reply" and n == 4 and parts[3] == self.node:
+            elif kind == "reply":
                 p = self.links.get(src)
                 if payload[:2] != _RESP_HEAD or p is None:
                     raise ValueError("not an answer to a request of ours")
@@ -501,9 +524,10 @@ class UmqttClient:
             raise ValueError("keepalive_s must be an int >= 1")
         self.args = (client_id, host, port or _DEFAULT_PORT, user, password, keepalive_s)
         self.keepalive_ms = keepalive_s * 1000
-        self.c = None
-        self.sock = None
-        self.pinged = 0
+        self.c = None  # type: Any
+        self.sock = None  # type: Any
+        self.poller = None  # type: Any
+        self.pinged = ticks_ms()
 
     def connect(self, will_topic, will_payload, deliver):
         from umqtt.simple import MQTTClient, MQTTException  # type: ignore
@@ -520,6 +544,10 @@ class UmqttClient:
             _close(c)
             raise OSError("connect: %r" % (e,))
         nodelay(c.sock)
+        import select
+
+        self.poller = select.poll()
+        self.poller.register(c.sock, select.POLLIN)
         self.sock = c.sock = _Sock(c.sock, self.keepalive_ms // 1000)
         self.pinged = ticks_ms()
         self.c = c
@@ -552,7 +580,7 @@ class UmqttClient:
             raise OSError("not connected")
         try:
             for _ in range(max_messages):
-                if c.check_msg() is None and not _readable(self.sock.s):
+                if c.check_msg() is None and not self.poller.poll(0):
                     break
         except (IndexError, AssertionError, TypeError) as e:
             raise OSError("receive: %r" % (e,))
@@ -635,14 +663,6 @@ def _close(c):
             c.sock.close()
     except OSError:
         pass
-
-
-def _readable(sock):
-    import select
-
-    p = select.poll()
-    p.register(sock, select.POLLIN)
-    return bool(p.poll(0))
 
 
 def client_for(host, port, node, password, keepalive_s=30):
