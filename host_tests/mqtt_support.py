@@ -84,10 +84,17 @@ class Broker:
     def password(self, node):
         return self.users[node]
 
-    def stop(self):
+    def pause(self):
+        """Stop the broker for now (start_again() brings it back)."""
         if self.running:
             _run("stop " + self.home)
             self.running = False
+
+    def stop(self):
+        """Stop it for good and remove its files."""
+        self.pause()
+        if self.home.startswith("/tmp/helix-mqtt-"):
+            os.system("rm -rf " + self.home)
 
     def start_again(self):
         """Start it again after stop(): same port, same users."""

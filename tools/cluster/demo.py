@@ -10,6 +10,7 @@
 # Exits 1, saying which step failed, when a step does not happen within its time.
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,6 +135,7 @@ def main():
         for b in boards:
             b.kill()
         broker.stop()
+        shutil.rmtree(home, ignore_errors=True)
         say("boards and broker stopped")
     print("demo-cluster: OK", flush=True)
     return 0
