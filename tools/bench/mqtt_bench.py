@@ -11,6 +11,7 @@
 # QoS 1 request/answer between two umqtt clients. rows() gives run.py its table rows.
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,7 @@ def rows(extra=()):
                     out.append(p)
     finally:
         b.stop()
+        shutil.rmtree(home, ignore_errors=True)
     return out
 
 
