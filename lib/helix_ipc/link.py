@@ -11,7 +11,8 @@
 # An active side (the host) says HELLO every hello_ms until answered; a passive side (a
 # board) says it once when it starts (so a host sees a reset: a new session id) and
 # answers each HELLO. A VERSION other than ours stops the session (state "mismatch",
-# `error` says both versions). Up: the active side pings every keepalive_ms; either
+# `error` says both versions). Up: the active side pings every keepalive_ms (the passive
+# one every 5 keepalive_ms, so that it knows the round-trip time too); either
 # side with no good frame for dead_ms goes down: pending requests fail, event
 # forwarding stops (a board stops writing frames onto its REPL line) and the active side
 # says HELLO again until the other answers (reconnect). A HELLO with a session id other
@@ -113,7 +114,7 @@ class Link:
         if self.state == "up":
             if ticks_diff(now, self._rx) >= self.dead_ms:
                 self._down("no answer from %s for %d ms" % (self.peer.remote, self.dead_ms))
-            elif self.active and ticks_diff(now, self._ping) >= self.keepalive_ms:
+            elif ticks_diff(now, self._ping) >= (self.keepalive_ms if self.active else 5 * self.keepalive_ms):
                 self._ping = now
                 self._say([PING, now])
         if self.state == "down" and self.active and (
