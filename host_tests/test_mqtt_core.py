@@ -146,3 +146,27 @@ def test_refused_is_raised_and_counted_and_poll_retries():
         time.sleep(0.01)
     assert b.connected and c.connects == 3 and b.stats()["connects"] == 1
     assert b.stats()["disconnects"] == 0
+
+
+def test_the_offline_queue_drops_events_before_requests_and_answers():
+    b, c = _bridge(queue_capacity=4)
+    b.export(EventTopic.TICK)
+    b.start()
+    c.published = []
+    b.connected = False  # as after a lost connection: everything waits in the queue
+    b._put("helix/B/reply/A", b"answer", 1, False)
+    for i in range(6):
+        b.bus.publish(Event.Tick(i, i))
+    b._put("helix/B/req/A", b"request", 1, False)
+    s = b.stats()
+    assert s["queued"] == 4 and s["queue_dropped"] == 4, s
+    assert [(t, p) for t, p, q, r in b._queue if q] == [("helix/B/reply/A", b"answer"), ("helix/B/req/A", b"request")]
+    b.connected = True
+    b.poll()
+    ticks = [wire.obj_to_event(wire.decode(p)).tick_number for t, p, q, r in c.published if t.endswith("/tick")]
+    assert ticks == [4, 5] and len(c.published) == 4 and b.stats()["queued"] == 0
+    # only requests and answers left: then the oldest of them goes
+    b.connected = False
+    for k in range(5):
+        b._put("helix/B/reply/A", bytes([k]), 1, False)
+    assert [p for t, p, q, r in b._queue] == [bytes([k]) for k in range(1, 5)] and b.stats()["queue_dropped"] == 5

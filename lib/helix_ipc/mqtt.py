@@ -28,11 +28,13 @@
 # ModuleHost.start_tasks or process_mailbox).
 #
 # Faults: every publish goes through one bounded FIFO (`queue_capacity`). While the broker
-# is away it fills; past capacity the oldest is dropped and counted in `queue_dropped`.
+# is away it fills; past capacity the oldest event is dropped (requests and answers only
+# when it holds no event), counted in `queue_dropped`.
 # A lost connection (any OSError from the client) is counted in `disconnects`; poll()
 # reconnects with a growing back-off (100 ms .. 5 s), publishes `online` again, restores
-# every subscription, then flushes the queue. Requests to other nodes wait in the queue
-# too, bounded by their deadlines. Messages received go through a bounded inbox
+# every subscription, then flushes the queue. (mosquitto publishes every client's will
+# as it shuts down: the nodes see each other offline, so requests fail at once until the
+# peer is online again.) Messages received go through a bounded inbox
 # (`inbox_capacity` per poll; twice that waiting, the rest dropped and counted in
 # `inbox_dropped`). A peer's status change (`online`, or `offline` from its last will or
 # its stop()) is kept in bridge.peers and passed to status_hook(node, online).
@@ -333,8 +335,11 @@ class Bridge:
         try:
             q.append(item)  # first: a MemoryError here leaves the queue as it was
             dropped = len(q) > self.queue_capacity
-            if dropped:
-                q.pop(0)
+            if dropped:  # the oldest event (QoS 0) goes; requests and answers only when no event is left
+                i = 0
+                while i < len(q) - 1 and q[i][2]:
+                    i += 1
+                q.pop(i if i < len(q) - 1 else 0)
                 self.queue_dropped = (self.queue_dropped + 1) & _MASK
         finally:
             lock.release()
