@@ -126,6 +126,9 @@ def status():
     if s.last_error is not None:
         owner, where, error = s.last_error
         print("  last: %s in %s: %s (hx.errors() shows its traceback)" % (owner, where, helix_app.describe(error)))
+    if "helix_link" in sys.modules:  # the serial link's lines, when the firmware serves it
+        for line in sys.modules["helix_link"].status_lines():
+            print(line)
 
 
 def errors():

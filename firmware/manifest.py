@@ -12,3 +12,4 @@ if options.firmware:
     module("helix_app.py", opt=3)
     module("helix_examples.py", opt=3)
     module("hx.py", opt=3)
+    module("helix_link.py", opt=3)

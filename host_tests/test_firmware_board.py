@@ -59,7 +59,7 @@ def test_firmware_runs_on_the_board_and_answers_over_the_repl():
                     "import hx, helix_app; hx.status(); hx.ask('stats', 'get_stats');"
                     " print('running', helix_app.system.ticks.stats().running)")
         assert "helix_ipc on unix" in text and "stopped" in text, text
-        assert "modules (2)" in text and "heartbeat" in text, text
+        assert "modules (3)" in text and "heartbeat" in text and " link " in text and "repl: link unix" in text, text
         assert "running False" in text, text  # Ctrl-C released the timer
         fired = _number(text, "fired")
         assert fired >= 50, text
@@ -91,7 +91,7 @@ def test_mpremote_exec_after_deploy_says_the_system_is_not_running_and_resume_re
         _deploy(b.port)
         time.sleep(1.0)  # main.py runs the system
         text = b.ok("resume", "exec", "import hx; hx.status()")
-        assert "stopped after" in text and "modules (2)" in text and "NOT RUNNING" not in text, text
+        assert "stopped after" in text and "modules (3)" in text and "NOT RUNNING" not in text, text
         assert "this run: fired " in text and "errors reported: bus 0 router 0 ticks 0" in text, text
         text = b.ok("exec", "import hx; hx.status()")  # no resume: a soft reset first
         assert "helix_ipc on unix" in text and ": NOT RUNNING" in text, text
@@ -135,3 +135,37 @@ def test_redeploy_after_a_firmware_change_copies_only_that_file():
     finally:
         b.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_deployed_firmware_serves_the_link_while_it_runs():
+    # The real main.py serves the serial link on the REPL line: tools.link asks a module
+    # and reads hx.status() while ticks go on, then mpremote still reaches the REPL.
+    if support.MICROPYTHON:
+        support.skip(_E2E)
+    import subprocess
+    import sys
+    import time
+    from test_vboard import _root
+
+    b = _Board()
+    try:
+        _deploy(b.port)
+        time.sleep(1.0)  # main.py runs the system and the link
+
+        def link(*args):
+            return subprocess.run([sys.executable, "-m", "tools.link", "--port", b.port] + list(args),
+                                  capture_output=True, text=True, timeout=60, cwd=_root())
+
+        first = link("ask", "stats", "get_stats")
+        assert first.returncode == 0, first.stdout + first.stderr
+        ticks_first = _number(first.stdout, "ticks")
+        time.sleep(0.5)
+        again = link("ask", "stats", "get_stats")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert _number(again.stdout, "ticks") > ticks_first, (first.stdout, again.stdout)  # it kept running
+        status = link("status")
+        assert status.returncode == 0 and "running on asyncio" in status.stdout, status.stdout + status.stderr
+        text = b.ok("resume", "exec", "import hx; hx.status()")  # Ctrl-C: the REPL is back
+        assert "stopped after" in text and "repl: link unix" in text, text
+    finally:
+        b.close()

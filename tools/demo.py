@@ -68,6 +68,12 @@ def main():
         except subprocess.TimeoutExpired:
             board.kill()
     say("virtual board stopped")
+    say("the serial link: the host asks the board's modules and watches its ticks over its pty")
+    sys.path.insert(0, str(ROOT))
+    from tools.link import demo as link_demo
+
+    if link_demo.main() != 0:
+        raise SystemExit("demo: the serial link demo failed")
 
 
 if __name__ == "__main__":
