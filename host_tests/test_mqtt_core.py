@@ -76,6 +76,8 @@ def test_bad_arguments_raise_at_the_call():
     support.raises(ValueError, b.listen, "+", [EventTopic.Custom("x#")])
     support.raises(ValueError, b.listen, "a+b")
     support.raises(ValueError, b.proxy, "a#", "stats")
+    support.raises(ValueError, b.proxy, "a/b", "stats")
+    support.raises(ValueError, b.listen, "a/b")
 
 
 def test_topic_levels():
@@ -170,3 +172,21 @@ def test_the_offline_queue_drops_events_before_requests_and_answers():
     for k in range(5):
         b._put("helix/B/reply/A", bytes([k]), 1, False)
     assert [p for t, p, q, r in b._queue] == [bytes([k]) for k in range(1, 5)] and b.stats()["queue_dropped"] == 5
+
+
+def test_without_an_error_hook_drops_are_still_counted():
+    b, c = _bridge()
+    b.error_hook = None
+    b.listen()
+    b.start()
+    c.incoming = [("helix/A/event/tick", b"\xff"), ("helix/A/status", b"maybe")]
+    b.poll()
+    assert b.stats()["malformed"] == 2
+
+    def boom(where, error):
+        raise RuntimeError("hook failed")
+
+    b.error_hook = boom  # a failing hook does not stop the bridge either
+    c.incoming = [("helix/A/event/tick", b"\xff")]
+    b.poll()
+    assert b.stats()["malformed"] == 3

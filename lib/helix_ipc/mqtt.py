@@ -83,6 +83,13 @@ def _check_level(name, what):
     return name
 
 
+def _check_node(name):
+    _check_level(name, "node name")
+    if "/" in name:
+        raise ValueError("node name %r may not contain '/'" % name)
+    return name
+
+
 def topic_level(topic):
     """The MQTT topic levels for an EventTopic: "tick", "memory_pressure", ... for the
     built-in ones, "custom/<name>" for EventTopic.Custom(name). ValueError for ALL and
@@ -109,9 +116,7 @@ class Bridge:
         from .bus import global_event_bus
         from .router import global_router
 
-        _check_level(node, "node name")
-        if "/" in node:
-            raise ValueError("node name %r may not contain '/'" % node)
+        _check_node(node)
         for v, what in ((queue_capacity, "queue_capacity"), (inbox_capacity, "inbox_capacity")):
             if type(v) is not int or v < 1:
                 raise ValueError("%s must be an int >= 1" % what)
@@ -164,7 +169,7 @@ class Bridge:
         """Receive events from `node` ("+" = every other node) into the local bus: all
         of them (topics=None) or these EventTopics."""
         if node != "+":
-            _check_level(node, "node name")
+            _check_node(node)
         levels = ["#"] if topics is None else [topic_level(t) for t in topics]
         for level in levels:
             self._subscribe("helix/%s/event/%s" % (node, level))
@@ -172,7 +177,7 @@ class Bridge:
     def proxy(self, node, module):
         """Register "<node>/<module>" in the local router: requests queued to it travel
         to `module` on `node`. Returns that name."""
-        _check_level(node, "node name")
+        _check_node(node)
         _check_level(module, "module name")
         self.link(node).proxy(module)
         return node + "/" + module
@@ -183,6 +188,7 @@ class Bridge:
         if p is None:
             from .remote import Peer
 
+            _check_node(node)
             p = Peer(self.router, self.bus, _Out(self, node).send, self.node, node + "/",
                      self.peer_capacity, self.request_timeout_ms)
             p.error_hook = self._hook_cb
@@ -191,8 +197,17 @@ class Bridge:
                 p.connected(node)
         return p
 
+    def _tell(self, where, error):
+        # every drop and failure: counted by the caller, then error_hook (None: counted only)
+        hook = self.error_hook
+        if hook is not None:
+            try:
+                hook(where, error)
+            except Exception:  # noqa: BLE001,S110 - a failing hook must not stop the bridge
+                pass
+
     def _peer_hook(self, where, error):
-        self.error_hook("peer: " + where, error)
+        self._tell("peer: " + where, error)
 
     def _subscribe(self, topic):
         if topic in self._subs:
@@ -259,7 +274,7 @@ class Bridge:
         if self.connected:
             self.connected = False
             self.disconnects = (self.disconnects + 1) & _MASK
-            self.error_hook("connection lost", error)
+            self._tell("connection lost", error)
         try:
             self.client.close()
         except OSError:
@@ -344,7 +359,7 @@ class Bridge:
         finally:
             lock.release()
         if dropped:
-            self.error_hook("queue full", "the oldest of %d queued messages was dropped" % self.queue_capacity)
+            self._tell("queue full", "the oldest of %d queued messages was dropped" % self.queue_capacity)
 
     def _flush(self):
         c = self.client
@@ -374,7 +389,7 @@ class Bridge:
                 topic = self._out_topics[event.topic] = self.prefix + "event/" + topic_level(event.topic)
         except (TypeError, ValueError) as e:
             self.not_sent = (self.not_sent + 1) & _MASK
-            self.error_hook("export", e)
+            self._tell("export", e)
             return EventResponse.IGNORED
         self._put(topic, payload, 0, False)
         self.events_out = (self.events_out + 1) & _MASK
@@ -407,12 +422,12 @@ class Bridge:
         d = self.inbox_dropped
         if d != self._inbox_told:  # the client's callback only counts; the hook runs here
             self._inbox_told = d
-            self.error_hook("inbox full", "%d received messages dropped so far" % d)
+            self._tell("inbox full", "%d received messages dropped so far" % d)
         return n
 
     def _malformed(self, where, error):
         self.malformed = (self.malformed + 1) & _MASK
-        self.error_hook("malformed " + where, error)
+        self._tell("malformed " + where, error)
 
     def _parse(self, topic):
         # (kind, source node, rest, topic str) for a received topic; kind None: ours
@@ -491,7 +506,7 @@ class Bridge:
             try:
                 self.status_hook(src, online)
             except Exception as e:  # noqa: BLE001 - a user hook
-                self.error_hook("status_hook", e)
+                self._tell("status_hook", e)
 
 
 class _Out:
