@@ -9,12 +9,13 @@
 # one is Ctrl-C, so Ctrl-C still stops main.py and gives the REPL back; REPL output and
 # print()s between frames are skipped by the host. While no host is connected the board
 # writes nothing onto the line but one HELLO when serve() starts. The module "link" it
-# loads answers "status" (hx.status()'s text) and "stats" (status_lines()). With
+# loads answers "status" (hx.status()'s text) and "stats" (status_lines()); the text of
+# both is helix_ipc.link_status, loaded when first asked for. With
 # micropython-lib's aiorepl running (it reads the REPL line too) only link_uart is served.
 # Task context (the event loop) only. MicroPython only (the host side is tools/link).
 import sys
 
-from helix_ipc import Module, Response
+from helix_ipc import Module
 from helix_ipc.link import Link
 
 _links = []  # (line name, Link) being served
@@ -22,43 +23,22 @@ _links = []  # (line name, Link) being served
 
 def status_lines():
     """One line per served link (state, frames, errors, drops, RTT): for hx.status()."""
-    from helix_ipc._compat import ticks_diff, ticks_ms
+    from helix_ipc import link_status
 
-    out = []
-    for line, ln in _links:
-        idle = ticks_diff(ticks_ms(), ln.ticked)
-        out.append("%s: %s" % (line, ln.status_line()) if idle < 500 else
-                   "%s: link %s: not served for %d ms (main.py stopped?); last: %s" % (
-                       line, ln.name, idle, ln.status_line()))
-    return out or ["link: not served"]
+    return link_status.lines(_links)
 
 
-def _status_text():
-    # hx.status()'s text: hx prints it, so its `print` is redirected for this one call
-    import hx
+def _handle(request):
+    from helix_ipc import link_status
 
-    out = []
-    hx.print = lambda *a, **k: out.append(" ".join([str(x) for x in a]))
-    try:
-        hx.status()
-    finally:
-        del hx.print
-    return "\n".join(out)
+    return link_status.handle(request, _links)
 
 
-class LinkModule(Module):
-    """"status": hx.status() as text; "stats": the link lines."""
-
-    name = "link"
-    topics = []
-
-    def handle_request(self, request):
-        t = request.request_type
-        if t == "status":
-            return Response.Success(_status_text().encode())
-        if t == "stats":
-            return Response.Success("\n".join(status_lines()).encode())
-        return Response.NOT_SUPPORTED
+def LinkModule():
+    """The "link" module (a helix_ipc Module): answers "status" and "stats"."""
+    m = Module("link", [])
+    m.handle_request = _handle
+    return m
 
 
 async def serve(system, name=None):
@@ -98,7 +78,7 @@ async def serve_line(system, rd, wr, name, line, active=False):
 
     flag = asyncio.ThreadSafeFlag()
     link = Link(system.router, system.bus, wr.write, name, active, modules=system.host.loaded, wake=flag.set)
-    link.peer.flush_answers = True  # one wake-up less per request (events still go from the ticker)
+    link.flush_answers = True  # one wake-up less per request (events still go from the ticker)
     entry = (line, link)
     _links.append(entry)
     ticker = asyncio.create_task(_ticker(link, flag))

@@ -10,6 +10,7 @@
 #           r = b.request("pico/stats", "get_stats")     # through the host router
 #           evs = b.events([EventTopic.TICK], 3)         # through the host bus
 #           b.router, b.bus, b.link (HostLink), b.stats(), b.board (the vboard), b.call(coro)
+#   Deframer(max_frame): the frames in a byte stream, as the link reads them.
 #
 #   LinkedBoard(board_port="/dev/ttyACM0"): the same against a real board running the
 #   firmware with the link (no virtual board started; no "probe" module there).
@@ -154,3 +155,31 @@ async def _stats(link):
 
 async def _eval(cond):
     return cond()
+
+
+class Deframer:
+    """Frames out of a byte stream, as the link reads them: feed(data) -> the payloads
+    of the good frames it completed (through helix_ipc.link.Link.feed, its messages
+    recorded instead of handled); frames, malformed (bad_frames), crc_errors, oversize,
+    noise and errors() from the link's counters. (Runs on MicroPython too.)"""
+
+    def __init__(self, max_frame=512):
+        from helix_ipc import EventBus, MessageRouter
+        from helix_ipc.link import Link
+
+        self.link = Link(MessageRouter(), EventBus(), None, "t", False, max_frame=max_frame)
+        self.got = []
+        self.link.receive = self.got.append
+
+    def feed(self, data):
+        self.link.feed(data)
+        got = self.got[:]
+        del self.got[:]
+        return got
+
+    def __getattr__(self, name):
+        return self.link.stats()[{"malformed": "bad_frames", "frames": "frames_in"}.get(name, name)]
+
+    def errors(self):
+        s = self.link.stats()
+        return s["bad_frames"] + s["crc_errors"] + s["oversize"]

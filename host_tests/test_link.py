@@ -56,7 +56,9 @@ def test_handshake_names_both_nodes_and_modules():
     assert ln.board.remote_modules == []
     s = ln.host.stats()
     assert s["frames_in"] >= 1 and s["frames_out"] >= 1 and s["crc_errors"] == 0 and s["ups"] == 1
-    assert "link host: up to pico" in ln.host.status_line()
+    from helix_ipc.link_status import status_line
+
+    assert "link host: up to pico" in status_line(ln.host)
 
 
 def test_request_over_the_link_and_rtt():

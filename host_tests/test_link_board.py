@@ -2,7 +2,7 @@
 # the firmware with helix_link (the MicroPython unix port behind its pty), directly and
 # through tools/link/faultpty.py. Host processes only: under MicroPython each test skips.
 import support
-from linkfixture import E2E, LinkedBoard
+from linkfixture import E2E, Deframer, LinkedBoard
 
 _TIMEOUT = 30
 
@@ -110,7 +110,7 @@ def _mismatch():
     def fake():
         import select
 
-        d = wire.Deframer(4096)
+        d = Deframer(4096)
         while not stop:
             r, _, _ = select.select([m], [], [], 0.05)
             if r:
@@ -207,7 +207,7 @@ def test_host_disconnect_stops_the_board_streaming_then_reconnects():
     import time
     import tty
 
-    from helix_ipc import EventTopic, wire
+    from helix_ipc import EventTopic
 
     with LinkedBoard() as b:
         assert len(b.events([EventTopic.TICK], 3)) == 3  # the board streams ticks to us
@@ -224,7 +224,7 @@ def test_host_disconnect_stops_the_board_streaming_then_reconnects():
         fd = os.open(b.board.port, os.O_RDWR | os.O_NOCTTY)
         try:
             tty.setraw(fd)
-            d = wire.Deframer(4096)
+            d = Deframer(4096)
             start = time.monotonic()
             got = b""
             while time.monotonic() < start + 3:

@@ -11,31 +11,35 @@
 #   [SUBS, [topic, ...]]           the whole set of topics the sender wants to receive
 # Other kinds (the link's hello/keepalive) go to `control(msg)`, set by the transport.
 #
-# Requests out (helix_ipc.remote_out, loaded by the first use): `peer.queue(module,
-# request, callback, timeout_ms)` (callback(Response) exactly once: the answer, or
-# Response.Error for a deadline, a lost link or a full queue), `await peer.request(...)`
-# (Timeout, LinkDown), or through the local router: `proxy()`
-# registers a module ("pico/stats") whose mailbox this peer empties (router.queue and
-# await router.request work; router.send returns Response.Error naming them, since a
-# synchronous send cannot wait for another node). An answer for no pending request
-# (late, duplicated, or after a timeout) is dropped and counted in `late_responses`.
-# Requests in: queued into the local router's mailbox of the module (so its own serve
-# task or process_mailbox answers them); the last CACHE answers are kept by correlation
-# id, so a repeated request is answered again from the cache, never run twice.
-# Events: the peer subscribes to the local bus for the topics the other node announced,
-# and forwards those events; received events are published on the local bus (never
-# echoed back). Outgoing messages wait in a bounded queue (`out_capacity`); events may
-# fill it only up to out_capacity - RESERVE, so a flood of events never blocks answers.
-# Everything dropped is counted (stats()) and passed to `error_hook(where, error)` (None:
-# counted only; a board's REPL line is no place to print).
+# This module is the answering half, all a board that serves a host needs: requests in
+# are queued into the local router's mailbox of the module (its own serve task or
+# process_mailbox answers them); the last CACHE answers are kept by correlation id, so a
+# repeated request is answered again from the cache, never run twice. Events: the peer
+# subscribes to the local bus for the topics the other node announced and forwards
+# those; received events are published on the local bus (never echoed back).
+# The requesting half is helix_ipc.remote_out: peer.queue / request / proxy / unproxy /
+# subscribe / unsubscribe / stream / publish. It is loaded by the first use of one of
+# those names (Peer.__getattr__ imports it; it adds them to Peer as methods), so a board
+# that only answers never pays for it. An answer for no pending request (late,
+# duplicated, or after a timeout) is dropped and counted in `late_responses`.
+# Outgoing messages wait in a bounded queue (`out_capacity`); events may fill it only up
+# to out_capacity - RESERVE, so a flood of events never blocks answers. Everything
+# dropped is counted (stats(), or peer.<name>; the counters are one list, `counts`, in
+# the order of NAMES) and passed to `error_hook(where, error)` (None: counted only; a
+# board's REPL line is no place to print); `where` is a short tag: "queue full", "too
+# large", "send", "late", "unwanted", "duplicate", "message" (malformed), "answer",
+# "callback", "frame" (a MemoryError while reading), a request's label (deadline).
 #
 # Contexts: task context only (one event loop; `wake` may be a ThreadSafeFlag.set, as a
 # router queue() from another thread calls it). Nothing received is evaluated.
 
 from . import wire
 from ._compat import const, ticks_diff, ticks_ms
-from .errors import ChannelFull, IpcError, ModuleNotFound
+from .errors import IpcError
 from .messages import Response
+
+if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
+    from typing import Any  # noqa: F401
 
 REQ = const(1)
 RESP = const(2)
@@ -45,10 +49,25 @@ CACHE = const(8)  # answers kept for repeated correlation ids
 RESERVE = const(4)  # outgoing slots events never take
 _MASK = const((1 << 29) - 1)
 
-_COUNTERS = ("sent", "received", "malformed", "unknown", "send_errors", "out_dropped", "requests_out",
-             "responses_in", "timeouts", "late_responses", "link_failures", "requests_in", "responses_out",
-             "duplicates", "callback_errors", "memory_errors", "events_out", "events_in", "events_unwanted",
-             "events_dropped")
+# stats() keys of `counts`, by index (remote_out.py and link.py index them too)
+NAMES = ("sent received malformed unknown send_errors out_dropped requests_out responses_in timeouts"
+         " late_responses link_failures requests_in responses_out duplicates callback_errors memory_errors"
+         " events_out events_in events_unwanted events_dropped")
+_SENT = const(0)
+_RECEIVED = const(1)
+_MALFORMED = const(2)
+_SEND_ERRORS = const(4)
+_OUT_DROPPED = const(5)
+_LATE = const(9)
+_LINK_FAILURES = const(10)
+_REQUESTS_IN = const(11)
+_RESPONSES_OUT = const(12)
+_DUPLICATES = const(13)
+_MEMORY_ERRORS = const(15)
+_EVENTS_OUT = const(16)
+_EVENTS_IN = const(17)
+_EVENTS_UNWANTED = const(18)
+_EVENTS_DROPPED = const(19)
 
 
 class LinkDown(IpcError):
@@ -63,14 +82,11 @@ class Peer:
     send_errors); `wake()` (optional) is called when something waits to be sent or
     serviced. The remote node's name is `remote` once connected (None before)."""
 
-    # the counters (stats()), class-level zeros until counted
-    sent = received = malformed = unknown = send_errors = out_dropped = requests_out = 0
-    responses_in = timeouts = late_responses = link_failures = requests_in = responses_out = 0
-    duplicates = callback_errors = events_out = events_in = events_unwanted = events_dropped = 0
+    more = ""  # a transport's own stats() names after NAMES (the link's)
 
     def __init__(self, router, bus, send, name="local", prefix="", out_capacity=16, timeout_ms=10000, wake=None):
         if out_capacity < RESERVE + 1:
-            raise ValueError("out_capacity must be at least %d" % (RESERVE + 1))
+            raise ValueError("out_capacity must be at least 5")
         self.router = router
         self.bus = bus
         self.name = name
@@ -83,22 +99,35 @@ class Peer:
         self.error_hook = None
         self.remote = None  # the other node's name while connected
         self.max_out = 0  # the largest message the other side takes (0: no limit)
+        self.counts = [0] * len((NAMES + self.more).split())  # type: list[Any]
         self._out = []  # encoded messages waiting for send
         self._cap = out_capacity
-        self._cid = (ticks_diff(ticks_ms(), 0) * 7919) & 0xFFFFF  # a fresh start per process (see docs)
-        self._pending = {}  # cid -> [callback, deadline, label, box]
-        self._proxies = []  # the router _Module records this peer serves
+        self._cid = (ticks_diff(ticks_ms(), 0) * 7919) & 0xFFFFF  # requesting half: the last cid (a fresh start, see docs)
+        self._pending = {}  # requesting half: cid -> [callback, deadline, label, box]
+        self._proxies = []  # requesting half: the router _Module records this peer serves
         self._cache = {}  # cid -> encoded answer (None while in progress)
         self._order = []  # the cache's cids, oldest first
         self.wanted = set()  # topics (wire form) we want from the other side
         self.remote_wants = ()  # topics (wire form) the other side wants from us
         self._fwd = None  # our bus subscription forwarding those
         self._inbound = False
-        self.memory_errors = 0  # an instance attribute already: counting it allocates nothing
-    # -- counters and errors --------------------------------------------------------------
 
-    def _count(self, what, where=None, error=None):
-        setattr(self, what, (getattr(self, what) + 1) & _MASK)
+    def __getattr__(self, name):
+        # a counter by name (peer.malformed), or a method of the requesting half
+        # (remote_out adds them to Peer when it is imported)
+        if name[0] != "_":
+            names = (NAMES + self.more).split()
+            if name in names:
+                return self.counts[names.index(name)]
+            from . import remote_out
+
+            if name in remote_out.METHODS:
+                return getattr(self, name)
+        raise AttributeError(name)
+
+    def _count(self, i, where=None, error=None):
+        c = self.counts
+        c[i] = (c[i] + 1) & _MASK
         if where is not None and self.error_hook is not None:
             try:
                 self.error_hook(where, error)
@@ -106,25 +135,23 @@ class Peer:
                 pass
 
     def stats(self):
-        """Every counter, the queue length and the pending requests, as a dict."""
-        d = {}
-        for c in _COUNTERS:
-            d[c] = getattr(self, c)
+        """Every counter, the queue length and the pending requests, as a new dict."""
+        d = dict(zip((NAMES + self.more).split(), self.counts))
         d["queued"] = len(self._out)
         d["pending"] = len(self._pending)
+        d["remote"] = self.remote
         return d
 
     # -- outgoing ---------------------------------------------------------------------------
 
     def _post(self, msg, event=False):
         # Encode and queue msg; False (counted) when the queue is full or msg too big.
-        room = self._cap - (RESERVE if event else 0)
-        if len(self._out) >= room:
-            self._count("events_dropped" if event else "out_dropped", "outgoing queue full", msg[0])
+        if len(self._out) >= self._cap - (RESERVE if event else 0):
+            self._count(_EVENTS_DROPPED if event else _OUT_DROPPED, "queue full", msg[0])
             return False
         b = wire.encode(msg)
         if self.max_out and len(b) > self.max_out:
-            self._count("out_dropped", "message too large", len(b))
+            self._count(_OUT_DROPPED, "too large", len(b))
             return False
         self._out.append(b)
         if self.wake is not None:
@@ -136,13 +163,12 @@ class Peer:
         n = 0
         out = self._out
         while out:
-            b = out.pop(0)
             try:
-                self._send(b)
+                self._send(out.pop(0))
             except OSError as e:
-                self._count("send_errors", "send", e)
+                self._count(_SEND_ERRORS, "send", e)
                 continue
-            self.sent = (self.sent + 1) & _MASK
+            self._count(_SENT)
             n += 1
         return n
 
@@ -150,90 +176,63 @@ class Peer:
         """Turn queued proxy requests into messages, expire pending requests whose
         deadline passed, then flush(). Call it from the transport's task."""
         if self._proxies or self._pending:
-            _out().pump(self)
+            from . import remote_out
+
+            remote_out.pump(self)
         return self.flush()
-
-    # -- requests out (helix_ipc.remote_out, loaded by the first use) ------------------------
-
-    def queue(self, module, request, callback, timeout_ms=None):
-        """Send `request` to `module` (its name over there); `callback(Response)` is
-        called exactly once: with the answer, or with Response.Error when the link is
-        down, the queue full, or no answer came within timeout_ms (default: the peer's;
-        0: none). Returns the correlation id."""
-        return _out().queue(self, module, request, callback, timeout_ms)
-
-    def request(self, module, request, timeout_ms=None):
-        """`await peer.request(module, request, timeout_ms)`: the Response; Timeout when
-        none came in time (a later one is dropped, counted in late_responses); LinkDown
-        when the link is down or is lost meanwhile."""
-        return _out().request(self, module, request, timeout_ms)
-
-    def proxy(self, module, local_name=None, module_id=None):
-        """Register `local_name` (default prefix + module) in the local router for the
-        remote `module`; returns its module id (1000 up). router.queue/request to it go
-        to the other node; router.send returns Response.Error naming them."""
-        return _out().proxy(self, module, local_name, module_id)
-
-    def unproxy(self):
-        """Unregister every proxy module (their queued requests get Response.Error)."""
-        _out().unproxy(self)
-
-    def _call(self, cb, response):
-        try:
-            cb(response)
-        except Exception as x:
-            self._count("callback_errors", "callback", x)
 
     # -- incoming ----------------------------------------------------------------------------
 
     def receive(self, payload):
-        """Handle one encoded message from the other node (the transport's entry point)."""
+        """Handle one encoded message from the other node (the transport's entry point).
+        Never raises for bad data: counted in malformed (memory_errors for a
+        MemoryError: only this message is lost)."""
         try:
             msg = wire.decode(payload)
             if not isinstance(msg, list) or not msg or type(msg[0]) is not int:
-                raise wire.WireError("not a message")
-            self.received = (self.received + 1) & _MASK
-            self._dispatch(msg)
+                raise wire._bad("message")
+            self._count(_RECEIVED)
+            k = msg[0]
+            n = len(msg)
+            if k == REQ and n == 4 and type(msg[1]) is int and isinstance(msg[2], str):
+                self._on_request(msg[1], msg[2], msg[3])
+            elif k == RESP and n == 3 and type(msg[1]) is int:
+                e = self._pending.pop(msg[1], None)
+                if e is None:
+                    self._count(_LATE, "late", msg[1])
+                else:
+                    from . import remote_out
+
+                    remote_out.answer(self, e, msg[2])
+            elif k == EVT and n == 2:
+                event = wire.obj_to_event(msg[1])
+                t = event.topic._key
+                if t not in self.wanted and 6 not in self.wanted:  # 6: EventTopic.ALL
+                    self._count(_EVENTS_UNWANTED, "unwanted", t)
+                    return
+                self._count(_EVENTS_IN)
+                self._inbound = True
+                try:
+                    self.bus.publish(event)
+                finally:
+                    self._inbound = False
+            elif k == SUBS and n == 2 and isinstance(msg[1], list):
+                for t in msg[1]:
+                    wire.obj_to_topic(t)  # each one valid, or WireError
+                self._set_remote_wants(msg[1])
+            elif self.control is not None and not REQ <= k <= SUBS:
+                self.control(msg)
+            else:
+                raise wire._bad("message")
         except wire.WireError as e:
-            self._count("malformed", "message", e)
+            self._count(_MALFORMED, "message", e)
         except MemoryError as e:  # this message is lost (counted); the peer goes on
-            self._count("memory_errors", "message", e)
-
-    def _dispatch(self, msg):
-        k = msg[0]
-        n = len(msg)
-        if k == REQ and n == 4 and type(msg[1]) is int and isinstance(msg[2], str):
-            self._on_request(msg[1], msg[2], msg[3])
-        elif k == RESP and n == 3 and type(msg[1]) is int:
-            e = self._pending.pop(msg[1], None)
-            if e is None:
-                self._count("late_responses", "answer for no pending request", msg[1])
-                return
-            self.responses_in = (self.responses_in + 1) & _MASK
-            self._answer_pending(e, msg[2])
-        elif k == EVT and n == 2:
-            self._on_event(wire.obj_to_event(msg[1]))
-        elif k == SUBS and n == 2 and isinstance(msg[1], list):
-            for t in msg[1]:
-                wire.obj_to_topic(t)  # each one valid, or WireError
-            self._set_remote_wants(msg[1])
-        elif self.control is not None and k not in (REQ, RESP, EVT, SUBS):
-            self.control(msg)
-        else:
-            raise wire.WireError("unknown message kind %d or bad fields" % k)
-
-    def _answer_pending(self, e, obj):
-        try:
-            r = wire.obj_to_response(obj)
-        except wire.WireError:
-            r = Response.Error("%s: malformed answer" % e[2])
-            self._count("malformed", "answer", obj)
-        self._call(e[0], r)
+            self._count(_MEMORY_ERRORS, "message", e)
 
     def _on_request(self, cid, module, obj):
-        self.requests_in = (self.requests_in + 1) & _MASK
+        self._count(_REQUESTS_IN)
         if cid in self._cache:
-            self._count("duplicates", "repeated request", cid)
+            self._count(_DUPLICATES, "duplicate", cid)
             b = self._cache[cid]
             if b is not None and len(self._out) < self._cap:
                 self._out.append(b)
@@ -248,7 +247,7 @@ class Peer:
         try:
             req = wire.obj_to_request(obj, self.remote or "remote")
             self.router.queue(module, req, lambda r: self._respond(cid, r))
-        except (wire.WireError, ModuleNotFound, ChannelFull, ValueError, TypeError) as e:
+        except (IpcError, ValueError, TypeError) as e:  # WireError, ModuleNotFound, ChannelFull
             self._respond(cid, Response.Error("%s: %s" % (module, e)))
 
     def _respond(self, cid, response):
@@ -256,44 +255,11 @@ class Peer:
         if cid in self._cache:
             self._cache[cid] = wire.encode(msg)
         if self._post(msg):
-            self.responses_out = (self.responses_out + 1) & _MASK
+            self._count(_RESPONSES_OUT)
             if self.flush_answers:
                 self.flush()
 
-    def _on_event(self, event):
-        t = event.topic._key
-        if t not in self.wanted and 6 not in self.wanted:  # 6: EventTopic.ALL
-            self._count("events_unwanted", "event on a topic not subscribed", t)
-            return
-        self.events_in = (self.events_in + 1) & _MASK
-        self._inbound = True
-        try:
-            self.bus.publish(event)
-        finally:
-            self._inbound = False
-
     # -- events --------------------------------------------------------------------------------
-
-    def subscribe(self, topics):
-        """Ask the other node for events on these EventTopics (announced now, and again
-        at every (re)connection); they are published on the local bus."""
-        for t in topics:
-            self.wanted.add(wire.topic_to_obj(t))
-        self.announce()
-
-    def unsubscribe(self, topics):
-        for t in topics:
-            self.wanted.discard(wire.topic_to_obj(t))
-        self.announce()
-
-    def stream(self, topics, capacity=16):
-        """subscribe(topics), and a bus.stream of them on the local bus."""
-        self.subscribe(topics)
-        return self.bus.stream(topics, capacity)
-
-    def announce(self):
-        if self.remote is not None:
-            self._post([SUBS, list(self.wanted)])
 
     def _set_remote_wants(self, topics):
         from .bus import EventSubscription
@@ -303,27 +269,15 @@ class Peer:
             self._fwd = None
         self.remote_wants = tuple(topics)
         if topics:
-            sub = EventSubscription("link:%s" % (self.remote or "remote"), [wire.obj_to_topic(t) for t in topics],
-                                    self._forward)
-            self._fwd = self.bus.subscribe(sub)
+            ts = []
+            for t in topics:
+                ts.append(wire.obj_to_topic(t))
+            self._fwd = self.bus.subscribe(EventSubscription("link:%s" % self.remote, ts, self._forward))
 
     def _forward(self, event):
-        if self._inbound:  # came from the other node: never echoed back
-            return
-        if self._post([EVT, wire.event_to_obj(event)], True):
-            self.events_out = (self.events_out + 1) & _MASK
-
-    def publish(self, event):
-        """Send `event` to the other node if it subscribed to its topic; True if queued."""
-        t = event.topic._key
-        w = self.remote_wants
-        if t not in w and 6 not in w:
-            self._count("events_unwanted")
-            return False
-        ok = self._post([EVT, wire.event_to_obj(event)], True)
-        if ok:
-            self.events_out = (self.events_out + 1) & _MASK
-        return ok
+        # our bus's events on the topics the other node wants
+        if not self._inbound and self._post([EVT, wire.event_to_obj(event)], True):  # never echoed back
+            self._count(_EVENTS_OUT)
 
     # -- the transport's session events -----------------------------------------------------
 
@@ -333,7 +287,7 @@ class Peer:
         self.max_out = max_out
         self._cache = {}
         self._order = []
-        self.announce()
+        self._post([SUBS, list(self.wanted)])
 
     def disconnected(self, reason):
         """The other node is gone: every pending request fails (Response.Error, or
@@ -341,17 +295,8 @@ class Peer:
         was = self.remote
         self.remote = None
         self._set_remote_wants(())
-        pending = self._pending
-        self._pending = {}
-        for cid in pending:
-            self._count("link_failures")
-            e = pending[cid]
-            _out().fail(self, e, Response.Error("%s: link to %s lost: %s" % (e[2], was, reason)))
+        if self._pending:
+            from . import remote_out
+
+            remote_out.fail_all(self, was, reason)
         self._out = []
-
-
-
-def _out():
-    from . import remote_out
-
-    return remote_out

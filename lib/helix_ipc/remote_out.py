@@ -1,13 +1,23 @@
 # helix_ipc.remote_out: the requesting half of remote.Peer (requests to the other node,
-# their deadlines, router proxies), loaded by the first Peer.queue/request/proxy: a board
-# that only answers the host never pays for it. Functions of a Peer; see remote.py for
-# the contract. Task context only.
+# their deadlines, router proxies, our subscriptions to its events, explicit publish),
+# loaded by the first use of one of METHODS on a Peer (Peer.__getattr__ imports this
+# module, which adds them to Peer as methods): a board that only answers the host never
+# pays for it. Functions of a Peer; see remote.py for the contract. Task context only.
 
 from . import wire
 from ._compat import const, ticks_add, ticks_diff, ticks_ms
 from .messages import Response
-from .remote import REQ, LinkDown
+from .remote import EVT, REQ, SUBS, LinkDown, Peer
 
+# indices into Peer.counts (remote.NAMES)
+_REQUESTS_OUT = const(6)
+_RESPONSES_IN = const(7)
+_TIMEOUTS = const(8)
+_LINK_FAILURES = const(10)
+_CALLBACK_ERRORS = const(14)
+_EVENTS_OUT = const(16)
+_EVENTS_UNWANTED = const(18)
+_MALFORMED = const(2)
 _MASK = const((1 << 29) - 1)
 
 
@@ -47,15 +57,19 @@ def pump(p):
             e = p._pending[cid]
             if e[1] is not None and ticks_diff(now, e[1]) >= 0:
                 del p._pending[cid]
-                p._count("timeouts", e[2], None)
+                p._count(_TIMEOUTS, e[2], None)
                 fail(p, e, Response.Error("%s: no answer from %s within the deadline" % (e[2], p.remote)))
 
 
 def queue(p, module, request, callback, timeout_ms=None, label=None, box=None):
+    """peer.queue(module, request, callback, timeout_ms=None) -> cid: send `request` to
+    `module` (its name over there); `callback(Response)` is called exactly once: with
+    the answer, or with Response.Error when the link is down, the queue full, or no
+    answer came within timeout_ms (default: the peer's; 0: none)."""
     label = label or "%s/%s" % (p.remote, module)
     cid = p._cid = (p._cid + 1) & _MASK
     if p.remote is None:
-        p._count("link_failures")
+        p._count(_LINK_FAILURES)
         callback(Response.Error("%s: not connected" % label))
         return cid
     t = p.timeout_ms if timeout_ms is None else timeout_ms
@@ -64,11 +78,14 @@ def queue(p, module, request, callback, timeout_ms=None, label=None, box=None):
         callback(Response.Error("%s: outgoing queue full" % label))
         return cid
     p._pending[cid] = e
-    p.requests_out = (p.requests_out + 1) & _MASK
+    p._count(_REQUESTS_OUT)
     return cid
 
 
 def request(p, module, req, timeout_ms=None):
+    """`await peer.request(module, request, timeout_ms)`: the Response; Timeout when
+    none came in time (a later one is dropped, counted in late_responses); LinkDown
+    when the link is down or is lost meanwhile."""
     from .aio import _deadline
 
     return _request(p, module, req, _deadline(timeout_ms), timeout_ms)
@@ -86,7 +103,7 @@ async def _request(p, module, req, deadline, timeout_ms):
             await _sleep(box, deadline, timeout_ms)
     except BaseException:  # Timeout or cancelled: an answer from now on is late
         if p._pending.pop(cid, None) is not None:
-            p._count("timeouts")
+            p._count(_TIMEOUTS)
         raise
     r = box.response
     if r.__class__ is LinkDown:
@@ -99,10 +116,42 @@ def fail(p, e, response):
     if e[3] is not None:  # peer.request: raised there
         e[3].answer(LinkDown(response.message))
         return
-    p._call(e[0], response)
+    _call(p, e[0], response)
+
+
+def _call(p, cb, response):
+    try:
+        cb(response)
+    except Exception as x:
+        p._count(_CALLBACK_ERRORS, "callback", x)
+
+
+def fail_all(p, was, reason):
+    # the link to `was` is lost: every pending request fails
+    pending = p._pending
+    p._pending = {}
+    for cid in pending:
+        p._count(_LINK_FAILURES)
+        e = pending[cid]
+        fail(p, e, Response.Error("%s: link to %s lost: %s" % (e[2], was, reason)))
+
+
+def answer(p, e, obj):
+    # the answer (a RESP's response value) for pending entry e
+    p._count(_RESPONSES_IN)
+    try:
+        r = wire.obj_to_response(obj)
+    except wire.WireError:
+        r = Response.Error("%s: malformed answer" % e[2])
+        p._count(_MALFORMED, "answer", obj)
+    _call(p, e[0], r)  # (peer.request's box.answer too)
 
 
 def proxy(p, module, local_name=None, module_id=None):
+    """peer.proxy(module, local_name=None, module_id=None): register `local_name`
+    (default prefix + module) in the local router for the remote `module`; returns its
+    module id (1000 up). router.queue/request to it go to the other node; router.send
+    returns Response.Error naming them."""
     from .router import _Mailbox
 
     r = p.router
@@ -120,6 +169,7 @@ def proxy(p, module, local_name=None, module_id=None):
 
 
 def unproxy(p):
+    """peer.unproxy(): unregister every proxy module."""
     for m, _ in p._proxies:
         p.router.unregister(m.id)
     p._proxies = []
@@ -128,3 +178,46 @@ def unproxy(p):
 def _refuse_send(p):
     return Response.Error("module on node %s across a link: router.send() cannot wait for it; use"
                           " await router.request() or router.queue()" % p.remote)
+
+
+def _announce(p):
+    if p.remote is not None:
+        p._post([SUBS, list(p.wanted)])
+
+
+def subscribe(p, topics):
+    """Ask the other node for events on these EventTopics (announced now, and again
+    at every (re)connection); they are published on the local bus."""
+    for t in topics:
+        p.wanted.add(wire.topic_to_obj(t))
+    _announce(p)
+
+
+def unsubscribe(p, topics):
+    for t in topics:
+        p.wanted.discard(wire.topic_to_obj(t))
+    _announce(p)
+
+
+def stream(p, topics, capacity=16):
+    """subscribe(topics), and a bus.stream of them on the local bus."""
+    subscribe(p, topics)
+    return p.bus.stream(topics, capacity)
+
+
+def publish(p, event):
+    """Send `event` to the other node if it subscribed to its topic; True if queued."""
+    t = event.topic._key
+    w = p.remote_wants
+    if t not in w and 6 not in w:
+        p._count(_EVENTS_UNWANTED)
+        return False
+    ok = p._post([EVT, wire.event_to_obj(event)], True)
+    if ok:
+        p._count(_EVENTS_OUT)
+    return ok
+
+
+METHODS = ("queue", "request", "proxy", "unproxy", "subscribe", "unsubscribe", "stream", "publish")
+for _f in (queue, request, proxy, unproxy, subscribe, unsubscribe, stream, publish):
+    setattr(Peer, _f.__name__, _f)

@@ -24,7 +24,7 @@ def say(text):
 
 
 async def _host(port):
-    from helix_ipc import EventTopic, Request
+    from helix_ipc import EventTopic, Request, link_status
     from tools.link.cli import event_line, response_line
     from tools.link.host import HostLink
 
@@ -44,7 +44,7 @@ async def _host(port):
                 print("  " + event_line(await ticks.next(timeout_ms=3000)))
         say("link counters")
         s = hl.stats()
-        print("  host : " + hl.link.status_line())
+        print("  host : " + link_status.status_line(hl.link))
         r = await hl.request("link", Request("host", "stats"), 3000)
         print("  board: " + bytes(r.data).decode())
         return s["crc_errors"] == 0

@@ -58,7 +58,7 @@ class HostLink:
         self._wake = asyncio.Event()
         kw.setdefault("max_frame", 4096)
         self.link = Link(self.router, self.bus, self._write, name, True, prefix, wake=self._wake_threadsafe, **kw)
-        self.peer = self.link.peer
+        self.peer = self.link  # (the Link is the remote.Peer)
         self.link.on_state = self._on_state
         self.proxied = set()
 
@@ -162,7 +162,7 @@ class HostLink:
         if self.link.state == "mismatch":
             err = LinkError(self.link.error, E_VERSION)
         elif self.link.state != "up":
-            n = self.link.deframer.noise
+            n = self.link.noise
             err = LinkError("no board answered on %s within %d ms%s" % (
                 self.port, timeout_ms, " (it printed %d bytes of other text: is the link served? is main.py running?)"
                 % n if n else ""), E_NO_ANSWER)
