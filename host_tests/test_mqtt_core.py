@@ -190,3 +190,23 @@ def test_without_an_error_hook_drops_are_still_counted():
     c.incoming = [("helix/A/event/tick", b"\xff")]
     b.poll()
     assert b.stats()["malformed"] == 3
+
+
+def test_a_request_goes_out_to_a_node_not_heard_of_yet_and_not_to_one_offline():
+    from helix_ipc import Request
+
+    b, c = _bridge()
+    b.start()
+    b.proxy("X", "stats")  # X's retained status has not arrived yet
+    answers = []
+    b.router.queue("X/stats", Request("me", "get"), answers.append)
+    b.poll()
+    assert answers == [] and [t for t, p, q, r in c.published[1:]] == ["helix/B/req/X"]
+    assert wire.decode(c.published[-1][1])[2] == "stats"
+    c.incoming = [("helix/X/status", b"offline")]  # then it arrives: X is offline
+    b.poll()
+    assert len(answers) == 1 and "offline" in answers[0].message
+    b.router.queue("X/stats", Request("me", "get"), answers.append)
+    b.poll()
+    assert len(answers) == 2 and "not connected" in answers[1].message
+    assert len(c.published) == 2  # nothing more went out

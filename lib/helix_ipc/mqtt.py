@@ -23,7 +23,9 @@
 # correlation ids, deadlines (request_timeout_ms: the callback gets Response.Error, counted
 # in `timeouts`), answers for no pending request counted in `late_responses`, a repeated
 # request never run twice (`duplicates`: answered from the Peer's cache of the last
-# answers), a peer's `offline` failing its pending requests at once (`link_failures`).
+# answers), a peer's `offline` failing its pending requests at once (`link_failures`) and
+# later ones until it is online again (a node not heard of yet is tried: its retained
+# status may still be on its way, and the deadline bounds the wait).
 # Incoming requests go into the named local module's mailbox: serve it (router.serve,
 # ModuleHost.start_tasks or process_mailbox).
 #
@@ -193,7 +195,7 @@ class Bridge:
                      self.peer_capacity, self.request_timeout_ms)
             p.error_hook = self._hook_cb
             self.links[node] = p
-            if self.peers.get(node):
+            if self.peers.get(node) is not False:  # online, or not heard of yet: try it
                 p.connected(node)
         return p
 
