@@ -218,7 +218,7 @@ def _request_bytes(cid, module, req):
     # what a requester's remote.Peer publishes: [REQ, correlation id, module, request]
     from helix_ipc import wire
 
-    return wire.encode([1, cid, module, wire.request_to_obj(req)])
+    return wire.encode([1, cid, module, [req.request_type, bytes(req.payload), req.priority]])
 
 
 def test_a_request_delivered_twice_is_answered_once():
@@ -242,7 +242,7 @@ def test_a_request_delivered_twice_is_answered_once():
         # after it was made: the requester takes the first, counts the other late
         assert 1 <= len(replies) <= 2 and all(r == replies[0] for r in replies), replies
         msg = wire.decode(replies[0])
-        assert msg[:2] == [2, 77] and wire.obj_to_response(msg[2]) == Response.Success(b"uptime=42;1")
+        assert msg == [2, 77, [0, b"uptime=42;1"]]  # [RESP, id, Success(data)]
         # a new id is a new request
         raw.c.publish("helix/A/req/B", _request_bytes(78, "stats", Request("x", "get", b"2")), 1, False)
         assert pump([b, raw], lambda: len(calls) == 2 and wire.decode(raw.msgs[-1][1])[1] == 78,
@@ -467,4 +467,31 @@ def test_a_link_gone_silent_is_noticed_by_both_ends():
     finally:
         if proxy is not None:
             proxy.stop()
+        broker.stop()
+
+
+def test_an_oversized_message_is_refused_by_the_broker_and_others_carry_on():
+    broker = Broker("A", "B")
+    try:
+        b = bridge(broker, "B")
+        b.listen()
+        calls = _stats_module(b.router)
+        b.start()
+        big = Raw(broker, "A")
+        try:
+            big.c.publish("helix/A/event/tick", b"x" * 20000, 1, False)  # over max_packet_size
+            pump([big], lambda: False, 500)
+            raised = False
+        except OSError:
+            raised = True  # the broker closed A's connection
+        # B received nothing of it, and still answers A's requests on a new connection
+        raw = Raw(broker, "A")
+        raw.c.subscribe("helix/B/reply/A", 1)
+        raw.c.publish("helix/A/req/B", _request_bytes(1, "stats", Request("x", "get", b"s")), 1, False)
+        assert pump([b, raw], lambda: raw.got("helix/B/reply/A"), serve=[(b.router, 1)])
+        assert b.stats()["events_in"] == 0 and b.stats()["malformed"] == 0 and len(calls) == 1, b.stats()
+        assert raised or "exceeded" in broker.log() or "oversize" in broker.log().lower() or "too large" in broker.log().lower(), broker.log()[-600:]
+        raw.c.close()
+        b.stop()
+    finally:
         broker.stop()

@@ -604,7 +604,10 @@ class UmqttClient:
             for _ in range(max_messages):
                 if c.check_msg() is None and not self.poller.poll(0):
                     break
-        except (IndexError, AssertionError, TypeError) as e:
+        except (IndexError, AssertionError, TypeError, MemoryError) as e:
+            # a packet left half read (no room for it, or cut short): the stream is
+            # broken, the connection counts as lost (the broker's max_packet_size keeps
+            # what another node may send small: tools/cluster/mosquitto.conf)
             raise OSError("receive: %r" % (e,))
         finally:
             if self.c is not None:
@@ -661,7 +664,8 @@ class _Sock:
 
     def write(self, buf, n=None):
         r = self.s.write(buf) if n is None else self.s.write(buf, n)
-        if r is None and self.blocking:
+        if r is None or r < (len(buf) if n is None else n):
+            # timed out, or written in part: umqtt would go on with a broken stream
             raise OSError(110, "write timed out")
         return r
 
