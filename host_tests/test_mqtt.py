@@ -490,7 +490,7 @@ def test_an_oversized_message_is_refused_by_the_broker_and_others_carry_on():
         raw.c.publish("helix/A/req/B", _request_bytes(1, "stats", Request("x", "get", b"s")), 1, False)
         assert pump([b, raw], lambda: raw.got("helix/B/reply/A"), serve=[(b.router, 1)])
         assert b.stats()["events_in"] == 0 and b.stats()["malformed"] == 0 and len(calls) == 1, b.stats()
-        assert raised or "exceeded" in broker.log() or "oversize" in broker.log().lower() or "too large" in broker.log().lower(), broker.log()[-600:]
+        assert raised  # A's connection was closed by the broker
         raw.c.close()
         b.stop()
     finally:
