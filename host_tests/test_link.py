@@ -261,3 +261,65 @@ def test_memory_error_while_receiving_is_counted_and_the_link_goes_on():
     ln.host.peer.queue("stats", Request("h", "get", b"m"), got.append)
     ln.step()
     assert got == [Response.Success(b"ok:m")]
+
+
+def _board_only_answers():
+    # A board's session driven by raw frames: handshake, a request answered, the host's
+    # subscription (our ticks go out), an event from the host, ping, BYE. Returns which
+    # of remote_out and link_status got loaded, what it wrote, received, and its stats.
+    import sys
+
+    br, bb = MessageRouter(), EventBus()
+    br.register(1, "stats", lambda r: Response.Success(b"ok:" + r.payload))
+    got = []
+    bb.subscribe(EventSubscription("t", [EventTopic.Custom("h")], got.append))
+    out = []
+    board = hlink.Link(br, bb, out.append, "pico", False)
+    board.wanted.add("h")  # (what peer.subscribe does, without its remote_out)
+
+    def say(msg):
+        board.feed(wire.frame(wire.encode(msg)))
+
+    say([hlink.HELLO, hlink.VERSION, "host", 7, 4096, 0, []])
+    say([1, 11, "stats", ["get", b"x", 1]])
+    br.process_mailbox(1, 10)
+    say([4, [0]])  # SUBS: the host wants ticks
+    bb.publish(Event.Tick(5, 5))
+    say([3, [7, "h", b"d"]])  # EVT from the host
+    say([hlink.PING, 3])
+    board.tick()
+    say([hlink.BYE])
+    from linkfixture import Deframer
+
+    msgs = []
+    for p in Deframer().feed(b"".join(out)):
+        msgs.append(wire.decode(p))
+    loaded = [m for m in ("helix_ipc.remote_out", "helix_ipc.link_status") if m in sys.modules]
+    return loaded, msgs, got, board.stats()
+
+
+def test_a_board_that_only_answers_loads_neither_remote_out_nor_link_status():
+    # what docs/link.md's cost is measured on: the board's side never loads the
+    # requesting half (remote_out) or the status text (link_status) for serving
+    import sys
+
+    if "helix_ipc.remote_out" in sys.modules or "helix_ipc.link_status" in sys.modules:
+        # CPython runs every test in one process: run this one in a fresh interpreter
+        import subprocess
+
+        here = __file__.rsplit("/", 1)[0]
+        code = ("import sys; sys.path[:0] = [%r, %r]; import test_link; r = test_link._board_only_answers(); "
+                "print(r[0], len(r[1]), len(r[2]))" % (here, here + "/../lib"))
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == ["[]", "5", "1"], p.stdout
+        return
+    loaded, msgs, got, s = _board_only_answers()
+    assert loaded == [], loaded
+    kinds = [m[0] for m in msgs]
+    # HELLO reply and PONG go out at once; SUBS (ours), RESP, EVT (the tick) at the tick()
+    assert kinds == [hlink.HELLO, hlink.PONG, 4, 2, 3], msgs
+    assert msgs[3] == [2, 11, [0, b"ok:x"]] and msgs[4] == [3, [0, 5, 5]]
+    assert got == [Event.Custom("h", b"d")]
+    assert s["requests_in"] == 1 and s["events_out"] == 1 and s["events_in"] == 1 and s["malformed"] == 0
+    assert s["state"] == "down" and s["ups"] == 1

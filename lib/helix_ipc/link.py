@@ -203,7 +203,9 @@ class Link(Peer):
                     self.hello(1)
                 if self.state == "up":
                     self.disconnected(self.error)
-                self._set("mismatch")
+                self.state = "mismatch"
+                if self.on_state is not None:
+                    self.on_state(self)
                 return
             if not isinstance(name, str) or type(session) is not int or type(max_frame) is not int or \
                     not isinstance(mods, list):
@@ -221,7 +223,9 @@ class Link(Peer):
                 self._rx = self._ping = ticks_ms()
                 self._count(_UPS)
                 self.error = None
-                self._set("up")
+                self.state = "up"
+                if self.on_state is not None:
+                    self.on_state(self)
                 self.connected(name, max_frame)
         elif k == PING and n == 2:
             self._say([PONG, msg[1]])
@@ -239,15 +243,12 @@ class Link(Peer):
     def _down(self, reason):
         if self.state == "up":
             self.error = reason
-            self._set("down")
+            self.state = "down"
+            if self.on_state is not None:
+                self.on_state(self)
             self.disconnected(reason)
         if self.active:
             self._hello = None
-
-    def _set(self, state):
-        self.state = state
-        if self.on_state is not None:
-            self.on_state(self)
 
     # -- stats ------------------------------------------------------------------------------------
 

@@ -195,7 +195,26 @@ class Peer:
             k = msg[0]
             n = len(msg)
             if k == REQ and n == 4 and type(msg[1]) is int and isinstance(msg[2], str):
-                self._on_request(msg[1], msg[2], msg[3])
+                self._count(_REQUESTS_IN)
+                cid = msg[1]
+                if cid in self._cache:  # answered (or in progress) already: never run twice
+                    self._count(_DUPLICATES, "duplicate", cid)
+                    b = self._cache[cid]
+                    if b is not None and len(self._out) < self._cap:
+                        self._out.append(b)
+                        if self.wake is not None:
+                            self.wake()
+                    return
+                order = self._order
+                if len(order) >= CACHE:
+                    self._cache.pop(order.pop(0), None)
+                order.append(cid)
+                self._cache[cid] = None
+                try:
+                    req = wire.obj_to_request(msg[3], self.remote or "remote")
+                    self.router.queue(msg[2], req, lambda r: self._respond(cid, r))
+                except (IpcError, ValueError, TypeError) as e:  # WireError, ModuleNotFound, ChannelFull
+                    self._respond(cid, Response.Error("%s: %s" % (msg[2], e)))
             elif k == RESP and n == 3 and type(msg[1]) is int:
                 e = self._pending.pop(msg[1], None)
                 if e is None:
@@ -216,10 +235,18 @@ class Peer:
                     self.bus.publish(event)
                 finally:
                     self._inbound = False
-            elif k == SUBS and n == 2 and isinstance(msg[1], list):
+            elif k == SUBS and n == 2 and isinstance(msg[1], list):  # what the other node wants now
+                ts = []
                 for t in msg[1]:
-                    wire.obj_to_topic(t)  # each one valid, or WireError
-                self._set_remote_wants(msg[1])
+                    ts.append(wire.obj_to_topic(t))  # each one valid, or WireError
+                if self._fwd is not None:
+                    self.bus.unsubscribe(self._fwd)
+                    self._fwd = None
+                self.remote_wants = tuple(msg[1])
+                if ts:
+                    from .bus import EventSubscription
+
+                    self._fwd = self.bus.subscribe(EventSubscription("link:%s" % self.remote, ts, self._forward))
             elif self.control is not None and not REQ <= k <= SUBS:
                 self.control(msg)
             else:
@@ -228,27 +255,6 @@ class Peer:
             self._count(_MALFORMED, "message", e)
         except MemoryError as e:  # this message is lost (counted); the peer goes on
             self._count(_MEMORY_ERRORS, "message", e)
-
-    def _on_request(self, cid, module, obj):
-        self._count(_REQUESTS_IN)
-        if cid in self._cache:
-            self._count(_DUPLICATES, "duplicate", cid)
-            b = self._cache[cid]
-            if b is not None and len(self._out) < self._cap:
-                self._out.append(b)
-                if self.wake is not None:
-                    self.wake()
-            return
-        order = self._order
-        if len(order) >= CACHE:
-            self._cache.pop(order.pop(0), None)
-        order.append(cid)
-        self._cache[cid] = None
-        try:
-            req = wire.obj_to_request(obj, self.remote or "remote")
-            self.router.queue(module, req, lambda r: self._respond(cid, r))
-        except (IpcError, ValueError, TypeError) as e:  # WireError, ModuleNotFound, ChannelFull
-            self._respond(cid, Response.Error("%s: %s" % (module, e)))
 
     def _respond(self, cid, response):
         msg = [RESP, cid, wire.response_to_obj(response)]
@@ -260,19 +266,6 @@ class Peer:
                 self.flush()
 
     # -- events --------------------------------------------------------------------------------
-
-    def _set_remote_wants(self, topics):
-        from .bus import EventSubscription
-
-        if self._fwd is not None:
-            self.bus.unsubscribe(self._fwd)
-            self._fwd = None
-        self.remote_wants = tuple(topics)
-        if topics:
-            ts = []
-            for t in topics:
-                ts.append(wire.obj_to_topic(t))
-            self._fwd = self.bus.subscribe(EventSubscription("link:%s" % self.remote, ts, self._forward))
 
     def _forward(self, event):
         # our bus's events on the topics the other node wants
@@ -294,7 +287,10 @@ class Peer:
         LinkDown for peer.request), forwarding stops until it announces again."""
         was = self.remote
         self.remote = None
-        self._set_remote_wants(())
+        self.remote_wants = ()
+        if self._fwd is not None:
+            self.bus.unsubscribe(self._fwd)
+            self._fwd = None
         if self._pending:
             from . import remote_out
 

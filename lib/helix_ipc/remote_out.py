@@ -6,6 +6,7 @@
 
 from . import wire
 from ._compat import const, ticks_add, ticks_diff, ticks_ms
+from .events import EventTopic
 from .messages import Response
 from .remote import EVT, REQ, SUBS, LinkDown, Peer
 
@@ -19,6 +20,33 @@ _EVENTS_OUT = const(16)
 _EVENTS_UNWANTED = const(18)
 _MALFORMED = const(2)
 _MASK = const((1 << 29) - 1)
+
+
+# -- the requester's conversions (wire.<name> finds them too) ---------------------------------
+
+def topic_to_obj(topic):
+    """A built-in topic as its small int, a custom one as its name (str)."""
+    if not isinstance(topic, EventTopic):
+        raise TypeError("wire: not an EventTopic: " + type(topic).__name__)
+    return topic._key
+
+
+def request_to_obj(req):
+    """[request_type, payload, priority]."""
+    return [req.request_type, bytes(req.payload), req.priority]
+
+
+def obj_to_response(obj):
+    """The Response from wire.response_to_obj's value; WireError when it is none."""
+    if obj == [3]:
+        return Response.NOT_SUPPORTED
+    if isinstance(obj, list) and len(obj) == 2 and obj[0] in (0, 1, 2) and type(obj[0]) is int and \
+            isinstance(obj[1], bytes if obj[0] == 0 else str):
+        return (Response.Success, Response.Rejected, Response.Error)[obj[0]](obj[1])
+    raise wire.WireError("wire: bad response")
+
+
+CONVERSIONS = ("topic_to_obj", "request_to_obj", "obj_to_response")
 
 
 class _Box:
@@ -74,7 +102,7 @@ def queue(p, module, request, callback, timeout_ms=None, label=None, box=None):
         return cid
     t = p.timeout_ms if timeout_ms is None else timeout_ms
     e = [callback, ticks_add(ticks_ms(), t) if t else None, label, box]
-    if not p._post([REQ, cid, module, wire.request_to_obj(request)]):
+    if not p._post([REQ, cid, module, request_to_obj(request)]):
         callback(Response.Error("%s: outgoing queue full" % label))
         return cid
     p._pending[cid] = e
@@ -140,7 +168,7 @@ def answer(p, e, obj):
     # the answer (a RESP's response value) for pending entry e
     p._count(_RESPONSES_IN)
     try:
-        r = wire.obj_to_response(obj)
+        r = obj_to_response(obj)
     except wire.WireError:
         r = Response.Error("%s: malformed answer" % e[2])
         p._count(_MALFORMED, "answer", obj)
@@ -189,13 +217,13 @@ def subscribe(p, topics):
     """Ask the other node for events on these EventTopics (announced now, and again
     at every (re)connection); they are published on the local bus."""
     for t in topics:
-        p.wanted.add(wire.topic_to_obj(t))
+        p.wanted.add(topic_to_obj(t))
     _announce(p)
 
 
 def unsubscribe(p, topics):
     for t in topics:
-        p.wanted.discard(wire.topic_to_obj(t))
+        p.wanted.discard(topic_to_obj(t))
     _announce(p)
 
 

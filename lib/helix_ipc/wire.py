@@ -7,7 +7,9 @@
 #   or looked up by name. Anything else is a WireError (a ValueError).
 # - Conversions between helix values (Event, EventTopic, Request, Response) and such plain
 #   values, checking every field of what was received (table-driven: the kind code of an
-#   event or a built-in topic is its index in _EVENTS / _TOPICS).
+#   event or a built-in topic is its index in _EVENTS / _TOPICS). Those only a requester
+#   needs (topic_to_obj, request_to_obj, obj_to_response) are helix_ipc.remote_out's;
+#   `wire.<name>` still finds them (the module's __getattr__ loads remote_out).
 # - Framing for byte streams (the serial link): "~" + base64(payload + CRC-16) + "\n"
 #   (crc16, frame; the reading side is helix_ipc.link's). A frame holds only printable
 #   ASCII and "\n": no byte of it is a REPL control key (Ctrl-A..E, Ctrl-C) or "\r", so
@@ -86,63 +88,62 @@ def _head(out, major, n):
     raise ValueError("wire: int too big")
 
 
-def decode(buf):
-    """The value encoded in buf (bytes-like). WireError for malformed, truncated,
-    trailing or over-deep input."""
-    obj, i = _dec(buf, 0, 0)
-    if i != len(buf):
-        raise _bad("trailing bytes")
-    return obj
-
-
-def _dec(b, i, depth):
-    # (value, index after it)
+def decode(b, _i=None, _depth=0):
+    """The value encoded in b (bytes-like). WireError for malformed, truncated,
+    trailing or over-deep input. (_i, _depth: the recursion's, which returns (value,
+    index after it).)"""
     n = len(b)
+    i = _i or 0
     if i >= n:
         raise _bad("truncated")
     v = b[i] & 31
     major = b[i] >> 5
     i += 1
     if major == 7:
-        if 20 <= v <= 22:
-            return (False, True, None)[v - 20], i
-        raise _bad("float/simple")
-    if v >= 24:
-        if v > 27:
-            raise _bad("indefinite")
-        k = 1 << (v - 24)
-        if i + k > n:
+        if not 20 <= v <= 22:
+            raise _bad("float/simple")
+        x = (False, True, None)[v - 20]  # type: Any
+    else:
+        if v >= 24:
+            if v > 27:
+                raise _bad("indefinite")
+            k = 1 << (v - 24)
+            if i + k > n:
+                raise _bad("truncated")
+            v = int.from_bytes(bytes(b[i:i + k]), "big")
+            i += k
+        if major < 2:
+            x = -1 - v if major else v
+        elif major == 6:
+            raise _bad("tag")
+        elif v > n - i:  # an item takes a byte at least: no huge allocation from a short frame
             raise _bad("truncated")
-        v = int.from_bytes(bytes(b[i:i + k]), "big")
-        i += k
-    if major < 2:
-        return -1 - v if major else v, i
-    if major == 6:
-        raise _bad("tag")
-    if v > n - i:  # an item takes a byte at least: no huge allocation from a short frame
-        raise _bad("truncated")
-    if major < 4:
-        s = bytes(b[i:i + v])
-        i += v
-        if major == 2:
-            return s, i
-        try:
-            return s.decode(), i
-        except UnicodeError:
-            raise _bad("not UTF-8")
-    if depth >= MAX_DEPTH:
-        raise _bad("too deep")
-    out = [] if major == 4 else {}  # type: Any
-    while v:
-        x, i = _dec(b, i, depth + 1)
-        if major == 4:
-            out.append(x)
+        elif major < 4:
+            x = bytes(b[i:i + v])
+            i += v
+            if major == 3:
+                try:
+                    x = x.decode()
+                except UnicodeError:
+                    raise _bad("not UTF-8")
+        elif _depth >= MAX_DEPTH:
+            raise _bad("too deep")
         else:
-            if isinstance(x, bool) or not isinstance(x, (int, str)) or x in out:
-                raise _bad("map key")
-            out[x], i = _dec(b, i, depth + 1)
-        v -= 1
-    return out, i
+            x = [] if major == 4 else {}
+            while v:
+                y, i = decode(b, i, _depth + 1)
+                if major == 4:
+                    x.append(y)
+                else:
+                    if isinstance(y, bool) or not isinstance(y, (int, str)) or y in x:
+                        raise _bad("map key")
+                    x[y], i = decode(b, i, _depth + 1)
+                v -= 1
+    if _i is not None:
+        return x, i
+    if i != n:
+        raise _bad("trailing bytes")
+    return x
 
 
 # -- helix values <-> plain values ----------------------------------------------------------
@@ -184,13 +185,6 @@ def obj_to_event(obj):
         raise WireError("wire: event: %s" % e)
 
 
-def topic_to_obj(topic):
-    """A built-in topic as its small int, a custom one as its name (str)."""
-    if not isinstance(topic, EventTopic):
-        raise TypeError("wire: not an EventTopic: " + type(topic).__name__)
-    return topic._key
-
-
 def obj_to_topic(obj):
     """The EventTopic from topic_to_obj's value."""
     if type(obj) is int and 0 <= obj < 7:
@@ -198,11 +192,6 @@ def obj_to_topic(obj):
     if isinstance(obj, str) and obj:
         return EventTopic.Custom(obj)
     raise _bad("topic")
-
-
-def request_to_obj(req):
-    """[request_type, payload, priority]."""
-    return [req.request_type, bytes(req.payload), req.priority]
 
 
 def obj_to_request(obj, sender):
@@ -230,14 +219,15 @@ def response_to_obj(resp):
     raise TypeError("wire: not a Response: " + c.__name__)
 
 
-def obj_to_response(obj):
-    """The Response from response_to_obj's value."""
-    if obj == [3]:
-        return Response.NOT_SUPPORTED
-    if isinstance(obj, list) and len(obj) == 2 and obj[0] in (0, 1, 2) and type(obj[0]) is int and \
-            isinstance(obj[1], bytes if obj[0] == 0 else str):
-        return (Response.Success, Response.Rejected, Response.Error)[obj[0]](obj[1])
-    raise _bad("response")
+def __getattr__(name):
+    # the requesting side's conversions (topic_to_obj, request_to_obj, obj_to_response)
+    # are helix_ipc.remote_out's: a board that only answers does not load them
+    if name[0] != "_":
+        from . import remote_out
+
+        if name in remote_out.CONVERSIONS:
+            return getattr(remote_out, name)
+    raise AttributeError(name)
 
 
 # -- framing ----------------------------------------------------------------------------------
