@@ -216,13 +216,13 @@ class Peer:
                 except (IpcError, ValueError, TypeError) as e:  # WireError, ModuleNotFound, ChannelFull
                     self._respond(cid, Response.Error("%s: %s" % (msg[2], e)))
             elif k == RESP and n == 3 and type(msg[1]) is int:
-                e = self._pending.pop(msg[1], None)
-                if e is None:
+                entry = self._pending.pop(msg[1], None)
+                if entry is None:
                     self._count(_LATE, "late", msg[1])
                 else:
                     from . import remote_out
 
-                    remote_out.answer(self, e, msg[2])
+                    remote_out.answer(self, entry, msg[2])
             elif k == EVT and n == 2:
                 event = wire.obj_to_event(msg[1])
                 t = event.topic._key
