@@ -34,7 +34,7 @@
 # router queue() from another thread calls it). Nothing received is evaluated.
 
 from . import wire
-from ._compat import const, ticks_diff, ticks_ms
+from ._compat import const
 from .errors import IpcError
 from .messages import Response
 
@@ -102,7 +102,6 @@ class Peer:
         self.counts = [0] * len((NAMES + self.more).split())  # type: list[Any]
         self._out = []  # encoded messages waiting for send
         self._cap = out_capacity
-        self._cid = (ticks_diff(ticks_ms(), 0) * 7919) & 0xFFFFF  # requesting half: the last cid (a fresh start, see docs)
         self._pending = {}  # requesting half: cid -> [callback, deadline, label, box]
         self._proxies = []  # requesting half: the router _Module records this peer serves
         self._cache = {}  # cid -> encoded answer (None while in progress)

@@ -95,7 +95,8 @@ def queue(p, module, request, callback, timeout_ms=None, label=None, box=None):
     the answer, or with Response.Error when the link is down, the queue full, or no
     answer came within timeout_ms (default: the peer's; 0: none)."""
     label = label or "%s/%s" % (p.remote, module)
-    cid = p._cid = (p._cid + 1) & _MASK
+    # correlation ids: the peer's first starts from the time (a fresh start per process, see docs)
+    cid = p._cid = ((getattr(p, "_cid", None) or ticks_diff(ticks_ms(), 0) * 7919 & 0xFFFFF) + 1) & _MASK
     if p.remote is None:
         p._count(_LINK_FAILURES)
         callback(Response.Error("%s: not connected" % label))
