@@ -495,3 +495,24 @@ def test_an_oversized_message_is_refused_by_the_broker_and_others_carry_on():
         b.stop()
     finally:
         broker.stop()
+
+
+def test_an_idle_turn_of_a_connected_bridge_allocates_nothing():
+    # what a board's bridge task costs while nothing happens: no garbage per turn
+    # (MicroPython: micropython.mem_total; CPython skips)
+    support.frame_alloc(lambda: None)  # skips here first where allocation cannot be counted
+    broker = Broker("A", "B")
+    try:
+        a, b = bridge(broker, "A"), bridge(broker, "B")
+        a.export(EventTopic.TICK)
+        a.listen()
+        a.start()
+        b.start()
+        assert pump([a, b], lambda: a.peers.get("B") is True)
+        pump([a], lambda: False, 200)
+        assert support.frame_alloc(a.poll) == 0
+        assert a.connected and a.stats()["disconnects"] == 0
+        a.stop()
+        b.stop()
+    finally:
+        broker.stop()

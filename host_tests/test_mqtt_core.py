@@ -210,3 +210,18 @@ def test_a_request_goes_out_to_a_node_not_heard_of_yet_and_not_to_one_offline():
     b.poll()
     assert len(answers) == 2 and "not connected" in answers[1].message
     assert len(c.published) == 2  # nothing more went out
+
+
+class NullClient(FakeClient):
+    def poll(self, max_messages):
+        pass
+
+
+def test_an_idle_turn_allocates_nothing():
+    from helix_ipc.mqtt import Bridge
+
+    b = Bridge("B", NullClient(), EventBus(), MessageRouter())
+    b.export(EventTopic.TICK)
+    b.listen()
+    b.start()
+    assert support.frame_alloc(b.poll) == 0  # skips where mem_total is missing (CPython)

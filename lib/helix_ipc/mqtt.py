@@ -50,7 +50,7 @@
 # ends it with OSError); the paho adapter does the same, so both behave alike.
 
 from . import wire
-from ._compat import new_lock, ticks_add, ticks_diff, ticks_ms
+from ._compat import micropython, new_lock, ticks_add, ticks_diff, ticks_ms
 from .bus import EventSubscription
 from .events import EventResponse, EventTopic
 
@@ -304,29 +304,44 @@ class Bridge:
         """One turn: reconnect when due, read what the broker sent, handle it, let each
         link send its proxies' requests and expire deadlines, flush the queue. Returns
         how many messages were handled. Task context."""
-        now = ticks_ms()
-        if not self.connected and self._retry_at is not None and ticks_diff(now, self._retry_at) >= 0:
+        # Kept small, the try blocks in helpers: an idle turn allocates (almost) nothing
+        # (a frame with try blocks and many locals would be heap-allocated every call).
+        if self.connected:
+            self._read()
+        elif self._retry_at is not None:
+            self._retry()
+        n = self._handle_inbox() if self._inbox else 0
+        links = self.links
+        if links:
+            for node in links:
+                links[node].service()
+        if self.connected:
+            if self._queue:
+                self._flush()
+            self._ping()
+        return n
+
+    def _retry(self):
+        if ticks_diff(ticks_ms(), self._retry_at) >= 0:
             try:
                 self._connect()
             except OSError:
                 self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
                 self._retry_at = ticks_add(ticks_ms(), self._backoff)
-        if self.connected:
-            try:
-                self.client.poll(self.inbox_capacity)
-            except OSError as e:
-                self._lost(e)
-        n = self._handle_inbox()
-        for node in self.links:
-            self.links[node].service()
-        if self.connected and self._queue:
-            self._flush()
-        if self.connected:
-            try:
-                self.client.ping()  # the adapter pings when due and notices a silent broker
-            except OSError as e:
-                self._lost(e)
-        return n
+
+    @micropython.native  # a bytecode frame with `except .. as` is heap-allocated per call
+    def _read(self):
+        try:
+            self.client.poll(self.inbox_capacity)
+        except OSError as e:
+            self._lost(e)
+
+    @micropython.native
+    def _ping(self):
+        try:
+            self.client.ping()  # the adapter pings when due and notices a silent broker
+        except OSError as e:
+            self._lost(e)
 
     async def run(self, interval_ms=2):
         """Poll until cancelled (a task). Sleeps interval_ms after a turn with nothing
@@ -363,6 +378,7 @@ class Bridge:
         if dropped:
             self._tell("queue full", "the oldest of %d queued messages was dropped" % self.queue_capacity)
 
+    @micropython.native  # try blocks: its frame stays off the heap
     def _flush(self):
         c = self.client
         q = self._queue
@@ -380,6 +396,7 @@ class Bridge:
             lock.release()
             self.published = (self.published + 1) & _MASK
 
+    @micropython.native  # try blocks: its frame stays off the heap
     def _on_local(self, event):
         # the export subscription: a local event goes out (not one that came from the broker)
         if self._importing:
@@ -452,6 +469,7 @@ class Bridge:
             return (kind, src, "", topic)
         return ("?", src, "", topic)
 
+    @micropython.native  # try blocks: its frame stays off the heap
     def _handle(self, info, payload):
         kind, src, rest, topic = info
         if kind is None:
@@ -597,12 +615,18 @@ class UmqttClient:
             raise OSError("subscribe: %r" % (e,))
 
     def poll(self, max_messages):
-        c = self.c
-        if c is None:
+        if self.c is None:
             raise OSError("not connected")
+        if self._ready():  # an idle turn stops here, allocating nothing
+            self._drain(max_messages)
+
+    def _drain(self, max_messages):
+        c = self.c
         try:
-            for _ in range(max_messages):
-                if c.check_msg() is None and not self.poller.poll(0):
+            k = max_messages
+            while k:
+                k -= 1
+                if c.check_msg() is None and not self._ready():
                     break
         except (IndexError, AssertionError, TypeError, MemoryError) as e:
             # a packet left half read (no room for it, or cut short): the stream is
@@ -612,6 +636,12 @@ class UmqttClient:
         finally:
             if self.c is not None:
                 self.sock.setblocking(True)
+
+    def _ready(self):
+        # bytes waiting on the socket? (ipoll reuses its result: no allocation)
+        for _ in self.poller.ipoll(0):
+            return True
+        return False
 
     def ping(self):
         # called by the bridge every poll: a PINGREQ every keepalive/2; the connection

@@ -29,7 +29,9 @@ BARE_RX = "mqtt: bare publish -> bare receive (QoS 0)"
 BARE_TX = "mqtt: bare umqtt publish loop (QoS 0)"
 RTT = "mqtt: router.queue('B/stats') round trip (QoS 1)"
 BARE_RTT = "mqtt: bare request/answer round trip (QoS 1)"
-NAMES = (BARE_TX, BARE_RX, EVENTS, BARE_RTT, RTT)
+EXPORT = "mqtt: bridge alone, export (publish -> encode -> client)"
+IMPORT = "mqtt: bridge alone, import (client -> decode -> bus)"
+NAMES = (BARE_TX, BARE_RX, EVENTS, EXPORT, IMPORT, BARE_RTT, RTT)
 
 
 def _skipped(why):
@@ -95,7 +97,9 @@ def main(argv):
             print("  %-6s %-58s skipped: %s" % (r["mode"], r["name"], r["skipped"]))
             continue
         what = ("%d/s" % r["per_s"]) if "per_s" in r else ("median %d us, p99 %d us" % (r["median_us"], r["p99_us"])
-                                                           if "median_us" in r else "%d us" % (r["ns_per_op"] // 1000))
+                                                           if "median_us" in r else "%d ns" % r["ns_per_op"])
+        if "bytes_per_op" in r:
+            what += ", %d B/event" % r["bytes_per_op"]
         ratio = " (%.2fx %s)" % (r["ratio"], r["ref"]) if r.get("ratio") else ""
         print("  %-6s %-58s %s%s" % (r["mode"], r["name"], what, ratio))
     return 1 if any("skipped" in r for r in rs) else 0

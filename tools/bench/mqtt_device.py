@@ -15,6 +15,8 @@
 #                          (QoS 1), A receives the answer: each trip timed with ticks_us
 #   bridge round trip      router.queue("B/stats") on A, B's module answers
 #                          (process_mailbox), the callback runs on A: each trip timed
+#   bridge alone           the export and the import path with a client that does
+#                          nothing: the bridge's own time and heap bytes per event
 # Prints one JSON line per row: {"name", "ns_per_op", "per_s" | "median_us", "p99_us"}.
 import sys
 
@@ -40,6 +42,12 @@ from helix_ipc._compat import ticks_diff, ticks_us  # noqa: E402
 from helix_ipc.mqtt import Bridge, client_for, nodelay  # noqa: E402
 
 
+def mem_total():
+    import micropython
+
+    return micropython.mem_total() if hasattr(micropython, "mem_total") else 0
+
+
 def arg(name, default):
     return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
@@ -53,6 +61,8 @@ BARE_RX = "mqtt: bare publish -> bare receive (QoS 0)"
 EVENTS = "mqtt: event A bus -> bridge -> broker -> bridge -> B bus"
 BARE_RTT = "mqtt: bare request/answer round trip (QoS 1)"
 RTT = "mqtt: router.queue('B/stats') round trip (QoS 1)"
+EXPORT = "mqtt: bridge alone, export (publish -> encode -> client)"
+IMPORT = "mqtt: bridge alone, import (client -> decode -> bus)"
 with open(HOME + "/broker.json") as f:
     STATE = json.load(f)
 PORT = STATE["port"]
@@ -240,6 +250,72 @@ def bridge_round_trip(n):
     return times
 
 
+class NullClient:
+    # the adapter interface doing nothing: the bridge's own cost, no network
+    def connect(self, will_topic, will_payload, deliver):
+        self.deliver = deliver
+
+    def publish(self, topic, payload, qos, retain):
+        pass
+
+    def subscribe(self, topic, qos):
+        pass
+
+    def poll(self, max_messages):
+        pass
+
+    def ping(self):
+        pass
+
+    def close(self):
+        pass
+
+    def disconnect(self):
+        pass
+
+
+def bridge_only(n):
+    # export: bus.publish -> export handler (encode, queue) -> flush (client.publish);
+    # import: a received tick (as the client delivers it) -> decode -> B's bus handler.
+    # Heap bytes per event from micropython.mem_total (0 where the build lacks it).
+    from helix_ipc import wire
+
+    a = Bridge("A", NullClient(), EventBus(), MessageRouter(), 32, 16)
+    a.export(EventTopic.TICK)
+    a.start()
+    b = Bridge("B", NullClient(), EventBus(), MessageRouter(), 32, 16)
+    b.listen("A", [EventTopic.TICK])
+    b.bus.subscribe(EventSubscription("count", [EventTopic.TICK], lambda e: None))
+    b.start()
+    ev = Event.Tick(123456789, 42)
+    publish, flush = a.bus.publish, a._flush
+    topic = b"helix/A/event/tick"
+    payload = wire.encode(wire.event_to_obj(ev))
+    deliver, handle = b._deliver, b._handle_inbox
+    res = []
+    for k in range(2):
+        best, alloc = None, 0
+        for _ in range(REPEATS):
+            m0 = mem_total()
+            t0 = ticks_us()
+            if k == 0:
+                for _ in range(n):
+                    publish(ev)
+                    flush()
+            else:
+                for _ in range(n):
+                    deliver(topic, payload)
+                    handle()
+            dt = ticks_diff(ticks_us(), t0)
+            alloc = (mem_total() - m0) // n
+            best = dt if best is None or dt < best else best
+        res.append((best, alloc))
+    if b.stats()["events_in"] != REPEATS * n or a.stats()["published"] != REPEATS * n:
+        raise SystemExit("bench: bridge alone: %d published, %d received of %d" % (
+            a.stats()["published"], b.stats()["events_in"], REPEATS * n))
+    return res
+
+
 def main():
     # floors and rows alternate, best of REPEATS for the rates; the round trips pool
     # every repeat's trips for the median and p99
@@ -248,6 +324,9 @@ def main():
         tx.append(bare_publish_loop(N_EVENTS))
         rx.append(bare_publish_receive(N_EVENTS))
         ev.append(bridge_events(N_EVENTS))
+    (ex_dt, ex_b), (im_dt, im_b) = bridge_only(N_EVENTS)
+    out({"name": EXPORT, "ns_per_op": ex_dt * 1000 // N_EVENTS, "bytes_per_op": ex_b})
+    out({"name": IMPORT, "ns_per_op": im_dt * 1000 // N_EVENTS, "bytes_per_op": im_b})
     for _ in range(3):
         bare_t += bare_round_trip(N_REQUESTS)
         rt_t += bridge_round_trip(N_REQUESTS)
