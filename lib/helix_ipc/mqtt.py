@@ -378,17 +378,13 @@ class Bridge:
         if dropped:
             self._tell("queue full", "the oldest of %d queued messages was dropped" % self.queue_capacity)
 
-    @micropython.native  # try blocks: its frame stays off the heap
     def _flush(self):
-        c = self.client
         q = self._queue
         lock = self._lock
+        send = self._send1
         while q and self.connected:
             item = q[0]
-            try:
-                c.publish(item[0], item[1], item[2], item[3])
-            except OSError as e:
-                self._lost(e)
+            if not send(item):
                 return
             lock.acquire()
             if q and q[0] is item:
@@ -396,23 +392,37 @@ class Bridge:
             lock.release()
             self.published = (self.published + 1) & _MASK
 
-    @micropython.native  # try blocks: its frame stays off the heap
+    @micropython.native  # small, so that the try block's frame stays off the heap
+    def _send1(self, item):
+        try:
+            self.client.publish(item[0], item[1], item[2], item[3])
+            return True
+        except OSError as e:
+            self._lost(e)
+            return False
+
     def _on_local(self, event):
         # the export subscription: a local event goes out (not one that came from the broker)
         if self._importing:
             return EventResponse.IGNORED
-        try:
-            payload = wire.encode(wire.event_to_obj(event))
-            topic = self._out_topics.get(event.topic)
-            if topic is None:  # one per exported topic (custom names included)
-                topic = self._out_topics[event.topic] = self.prefix + "event/" + topic_level(event.topic)
-        except (TypeError, ValueError) as e:
-            self.not_sent = (self.not_sent + 1) & _MASK
-            self._tell("export", e)
+        payload = self._encode(event)
+        if payload is None:
             return EventResponse.IGNORED
+        topic = self._out_topics.get(event.topic)
+        if topic is None:  # one per exported topic (custom names included; export checked them)
+            topic = self._out_topics[event.topic] = self.prefix + "event/" + topic_level(event.topic)
         self._put(topic, payload, 0, False)
         self.events_out = (self.events_out + 1) & _MASK
         return EventResponse.HANDLED
+
+    @micropython.native
+    def _encode(self, event):
+        try:
+            return wire.encode(wire.event_to_obj(event))
+        except (TypeError, ValueError) as e:
+            self.not_sent = (self.not_sent + 1) & _MASK
+            self._tell("export", e)
+            return None
 
     # -- in --------------------------------------------------------------------------
     def _deliver(self, topic, payload):
@@ -469,7 +479,6 @@ class Bridge:
             return (kind, src, "", topic)
         return ("?", src, "", topic)
 
-    @micropython.native  # try blocks: its frame stays off the heap
     def _handle(self, info, payload):
         kind, src, rest, topic = info
         if kind is None:
