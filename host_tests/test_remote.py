@@ -314,3 +314,21 @@ def test_send_errors_counted():
     peer.connected("x")
     assert peer.flush() == 0 and peer.send_errors == 1
     raises(ValueError, remote.Peer, r, b, broken, "n", "", 3)
+
+
+def test_an_idle_service_turn_allocates_nothing_and_a_queued_request_is_still_sent():
+    # A transport calls service() every turn (the MQTT bridge every few ms): with proxies
+    # and nothing to do it must allocate nothing (no frame, no import), yet a request a
+    # proxy mailbox got from another context is turned into a message by the next turn.
+    import support
+
+    p = Pair()
+    p.host.proxy("stats")
+    p.br.register(5, "stats", lambda r: Response.Success(b"ok"))
+    p.pump()
+    got = []
+    p.hr.queue("pico/stats", Request("t", "get"), got.append)  # the proxy's notify marks it
+    p.pump()
+    assert len(got) == 1 and got[0].is_success, got
+    assert support.frame_alloc(p.host.service) == 0
+    assert support.frame_alloc(p.board.service) == 0

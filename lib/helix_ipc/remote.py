@@ -83,6 +83,7 @@ class Peer:
     serviced. The remote node's name is `remote` once connected (None before)."""
 
     more = ""  # a transport's own stats() names after NAMES (the link's)
+    _asked = False  # a proxy mailbox got a request since the last service() (remote_out)
 
     def __init__(self, router, bus, send, name="local", prefix="", out_capacity=16, timeout_ms=10000, wake=None):
         if out_capacity < RESERVE + 1:
@@ -174,11 +175,9 @@ class Peer:
     def service(self):
         """Turn queued proxy requests into messages, expire pending requests whose
         deadline passed, then flush(). Call it from the transport's task."""
-        if self._proxies or self._pending:
-            from . import remote_out
-
-            remote_out.pump(self)
-        return self.flush()
+        if self._asked or self._pending:  # made only by remote_out, so it is loaded
+            self._pump_out()
+        return self.flush() if self._out else 0  # an idle turn allocates nothing (flush's frame would)
 
     # -- incoming ----------------------------------------------------------------------------
 

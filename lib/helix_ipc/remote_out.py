@@ -68,6 +68,7 @@ def _ignore(response):
 
 def pump(p):
     # Peer.service's requesting half: proxy mailboxes into REQ messages, deadlines.
+    p._asked = False  # before the mailboxes are read: a request arriving meanwhile asks again
     lock = p.router._lock
     for m, module in p._proxies:
         mb = m.mailbox
@@ -192,9 +193,19 @@ def proxy(p, module, local_name=None, module_id=None):
     r.register(module_id, local_name, lambda request: _refuse_send(p))
     m = r._ids.get(module_id)
     m.mailbox = mb = _Mailbox(m.capacity)
-    mb.notify = p.wake
+    if "_ask" not in p.__dict__:
+        p._ask = lambda: _asked(p)  # one per peer: every proxy mailbox's notify hook
+    mb.notify = p._ask
     p._proxies.append((m, module))
     return module_id
+
+
+def _asked(p):
+    # a proxy mailbox got a request (any thread): service() turns it into a message
+    p._asked = True
+    w = p.wake
+    if w is not None:
+        w()
 
 
 def unproxy(p):
@@ -250,3 +261,4 @@ def publish(p, event):
 METHODS = ("queue", "request", "proxy", "unproxy", "subscribe", "unsubscribe", "stream", "publish")
 for _f in (queue, request, proxy, unproxy, subscribe, unsubscribe, stream, publish):
     setattr(Peer, _f.__name__, _f)
+Peer._pump_out = pump  # type: ignore[attr-defined]  # Peer.service's requesting half
