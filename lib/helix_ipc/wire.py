@@ -35,6 +35,12 @@ class WireError(ValueError):
     """Malformed, truncated, over-deep or otherwise unacceptable wire data."""
 
 
+# isinstance() class tuples, made once (a tuple of names in a call is built on every call)
+_BYTES = (str, bytes, bytearray, memoryview)
+_CONTAINERS = (list, tuple, dict)
+_KEYS = (int, str)
+
+
 def _bad(what):
     return WireError("wire: " + what)
 
@@ -49,14 +55,14 @@ def encode(x, _out=None, _depth=0):
         out.append(0xF6 if x is None else 0xF4 + x)
     elif isinstance(x, int):
         _head(out, 0, x) if x >= 0 else _head(out, 0x20, -1 - x)
-    elif isinstance(x, (str, bytes, bytearray, memoryview)):
+    elif isinstance(x, _BYTES):
         m = 0x40
         if isinstance(x, str):
             x = x.encode()
             m = 0x60
         _head(out, m, len(x))
         out.extend(x)
-    elif isinstance(x, (list, tuple, dict)):
+    elif isinstance(x, _CONTAINERS):
         if _depth >= MAX_DEPTH:
             raise ValueError("wire: too deep")
         d = isinstance(x, dict)
@@ -64,7 +70,7 @@ def encode(x, _out=None, _depth=0):
         _head(out, 0xA0 if d else 0x80, len(c))
         for v in x:
             if d:
-                if isinstance(v, bool) or not isinstance(v, (int, str)):
+                if isinstance(v, bool) or not isinstance(v, _KEYS):
                     raise TypeError("wire: dict key " + type(v).__name__)
                 encode(v, out, _depth + 1)
                 v = c[v]
@@ -135,7 +141,7 @@ def decode(b, _i=None, _depth=0):
                 if major == 4:
                     x.append(y)
                 else:
-                    if isinstance(y, bool) or not isinstance(y, (int, str)) or y in x:
+                    if isinstance(y, bool) or not isinstance(y, _KEYS) or y in x:
                         raise _bad("map key")
                     x[y], i = decode(b, i, _depth + 1)
                 v -= 1
