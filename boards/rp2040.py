@@ -24,4 +24,8 @@ PROFILE = {
     "lib_dir": "/lib",
     "usb_ids": ((0x2E8A, 0x0005),),  # (VID, PID) of MicroPython's USB CDC on rp2
     "has_threads": True,  # _thread runs on core 1
+    # the serial link on a second USB CDC interface (helix_link; needs micropython-lib's
+    # usb-device-cdc). Off: turning it on re-enumerates USB when the firmware starts (the
+    # REPL port drops once; a tool attached at boot loses it) and adds a second port
+    "link_usb_cdc": False,
 }

@@ -79,6 +79,9 @@ def validate(p):
             raise ValueError("profile field %r must be >= 1, got %d" % (field, p[field]))
     if p["tick_hz"] > p["max_tick_hz"]:
         raise ValueError("profile tick_hz %d exceeds max_tick_hz %d" % (p["tick_hz"], p["max_tick_hz"]))
+    cdc = p.get("link_usb_cdc", False)  # optional: serve the link on a second USB CDC interface
+    if cdc is not True and cdc is not False:
+        raise TypeError("profile field 'link_usb_cdc' must be True or False, got %r" % (cdc,))
     return p
 
 
