@@ -5,13 +5,16 @@
 #
 # serves the REPL's own line (sys.stdin/sys.stdout) and, when the board profile names
 # one (`"link_uart": {"id": 1, "baudrate": 115200, "tx": 4, "rx": 5}`), a machine.UART
-# as a second line. Frames are printable text ("~...\n", see docs/link.md): no byte of
-# one is Ctrl-C, so Ctrl-C still stops main.py and gives the REPL back; REPL output and
-# print()s between frames are skipped by the host. While no host is connected the board
-# writes nothing onto the line but one HELLO when serve() starts. The module "link" it
-# loads answers "status" (hx.status()'s text) and "stats" (status_lines()); the text of
-# both is helix_ipc.link_status, loaded when first asked for. With
-# micropython-lib's aiorepl running (it reads the REPL line too) only link_uart is served.
+# as a second line, and with `"link_usb_cdc": True` a second USB CDC interface (rp2 and
+# other ports with machine.USBDevice; micropython-lib's usb-device-cdc: helix_link_cdc.py)
+# served through the same serve_line once the host opens it. Frames are printable text
+# ("~...\n", see docs/link.md): no byte of one is Ctrl-C, so Ctrl-C still stops main.py
+# and gives the REPL back; REPL output and print()s between frames are skipped by the
+# host. While no host is connected the board writes nothing onto the line but one HELLO
+# when serve() starts. The module "link" it loads answers "status" (hx.status()'s text)
+# and "stats" (status_lines()); the text of both is helix_ipc.link_status, loaded when
+# first asked for. With micropython-lib's aiorepl running (it reads the REPL line too)
+# only the second lines are served.
 # Task context (the event loop) only. MicroPython only (the host side is tools/link).
 import sys
 
@@ -42,8 +45,9 @@ def LinkModule():
 
 
 async def serve(system, name=None):
-    """Serve the link on the REPL line, and on the profile's link_uart if it names one.
-    Runs until cancelled (or the REPL line's input ends)."""
+    """Serve the link on the REPL line, on the profile's link_uart if it names one and on
+    a second USB CDC interface if link_usb_cdc is True. Runs until cancelled (or the REPL
+    line's input ends)."""
     import asyncio
 
     from helix_ipc import board
@@ -63,8 +67,13 @@ async def serve(system, name=None):
                 pins[k] = m.Pin(u[k])
         uart = m.UART(u["id"], u.get("baudrate", 115200), **pins)
         asyncio.create_task(serve_line(system, uart, uart, name, "uart"))
+    cdc = None
+    if p.get("link_usb_cdc"):  # the code for it is loaded only then
+        from helix_link_cdc import start
+
+        cdc = start(system, name)
     if "aiorepl" in sys.modules:  # aiorepl reads the REPL line: two readers of one line cannot share it
-        print("helix_link: aiorepl has the REPL line; the link %s" % ("is on link_uart" if u else "is not served"))
+        print("helix_link: aiorepl has the REPL line; the link %s" % ("is on a second line" if u or cdc else "is not served"))
         return
     await serve_line(system, sys.stdin.buffer, sys.stdout.buffer, name, "repl")
 

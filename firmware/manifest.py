@@ -13,3 +13,4 @@ if options.firmware:
     module("helix_examples.py", opt=3)
     module("hx.py", opt=3)
     module("helix_link.py", opt=3)
+    module("helix_link_cdc.py", opt=3)  # only imported with the profile's link_usb_cdc
