@@ -2,7 +2,7 @@
 # machine's hard timer, or the host thread with deliver=False), started inside a task,
 # delivers while the event loop waits: its bus.pump() task drains each post as it arrives.
 # Without it, CPython (no scheduler) never drains, and the unix port runs no scheduled
-# drain inside the loop's blocking poll: a 0.5 s asyncio.sleep at 200 Hz would overflow a
+# drain inside the loop's blocking poll: a 0.5 s asyncio.sleep at 100 Hz would overflow a
 # 32-slot ring. Also: the pump's wake-up in a hard IRQ allocates nothing; stop() cancels
 # the pump and delivers what is left; outside asyncio no pump is started.
 import time
@@ -14,7 +14,7 @@ import support
 from helix_ipc import Event, EventBus, EventSubscription, EventTopic, TickSource
 from test_board import load_profile
 
-HZ = 200
+HZ = 100  # with a 32-slot ring: 0.32 s of ticks, fewer than a 0.5 s sleep brings
 
 
 class Counter:
@@ -45,12 +45,14 @@ def _sleep_in_loop(src, bus, seconds):
 
 def _check(src, bus, counter, fired, delivered, seconds):
     s = src.stats()
-    assert s.lost == 0, s  # the ring never overflowed
-    assert bus.isr_stats().dropped == 0, bus.isr_stats()
+    isr = bus.isr_stats()
+    # the ring (32 slots, 0.32 s of ticks at 100 Hz) never overflowed while the loop slept
+    # 0.5 s: its posts were drained meanwhile. (A late host thread's skipped periods count
+    # in s.lost too; they are not ring overflows.)
+    assert isr.dropped == 0, (isr, s)
     assert fired >= HZ * seconds // 4, (fired, s)  # it ran (no claim on precision)
-    # while the loop slept, all but the last few posts were already delivered
-    assert delivered >= fired - 4, (delivered, fired)
-    assert counter.n == s.delivered == s.fired, (counter.n, s)  # stop() delivered the rest
+    assert delivered >= fired - 16, (delivered, fired)  # delivered while the loop slept
+    assert counter.n == s.delivered == isr.delivered, (counter.n, s, isr)  # stop() delivered the rest
 
 
 def test_hard_timer_ticks_arrive_while_the_loop_sleeps():
@@ -86,7 +88,7 @@ def test_ticks_into_an_awaited_stream():
 
     async def main():
         numbers = []
-        with bus.stream([EventTopic.TICK], 8) as ticks:
+        with bus.stream([EventTopic.TICK], 32) as ticks:
             src.start()
             try:
                 while len(numbers) < 40:
