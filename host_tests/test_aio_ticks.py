@@ -31,8 +31,8 @@ def _sleep_in_loop(src, bus, seconds):
 
     async def main():
         src.start()
-        pump = src._pump
-        assert pump is not None, "start() in a task started no pump"
+        assert src._pump is not None, "start() in a task started no pump"
+        pump = src._pump[0]  # (task, alive)
         await asyncio.sleep(seconds)  # nobody polls: only the pump delivers
         fired = src.stats().fired
         delivered = src.stats().delivered
@@ -217,3 +217,37 @@ def test_the_last_pump_gives_the_ring_its_scheduler_back():
     bus.publish_from_isr(Event.Tick, 0, 41)  # the ring's own drain again
     bus.poll()
     assert got[-1] == 41
+
+
+def test_a_tick_handler_that_stops_the_source_ends_its_pump():
+    # The handler runs inside the pump's drain, and asyncio cannot cancel the running
+    # task: stop() still ends the pump, and the ring gets its own scheduler back.
+    support.need_threads()
+    import asyncio
+
+    m = hostmachine("rp2")
+    bus = EventBus(isr_capacity=32)
+    q = bus._isr
+    own = q._schedule
+    src = TickSource(HZ, bus, machine=m, profile=load_profile("rp2040"))
+    seen = []
+
+    def on_tick(event):
+        seen.append(event.tick_number)
+        if len(seen) == 3:
+            src.stop()
+
+    bus.subscribe(EventSubscription("stopper", [EventTopic.TICK], on_tick))
+
+    async def main():
+        src.start()
+        pump = src._pump[0]
+        for _ in range(500):  # a bound against hangs only
+            if pump.done():
+                break
+            await asyncio.sleep(0.01)
+        return pump.done()
+
+    assert asyncio.run(main()) is True
+    assert not src.stats().running and src._pump is None
+    assert q._schedule is own and len(seen) >= 3

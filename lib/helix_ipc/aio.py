@@ -301,7 +301,10 @@ def pump(bus):
     callbacks inside a blocking poll); on a board it moves the drain into a task, off the
     schedule queue. The last pump to end gives the ring its scheduler back."""
     _aio()
-    return _pump(bus)
+    return _pump(bus, _FOREVER)
+
+
+_FOREVER = [True]  # bus.pump()'s `alive`: it ends only when cancelled
 
 
 class _Pumps:
@@ -313,7 +316,9 @@ class _Pumps:
         self.schedule = lambda _cb, _arg: wake()  # made once: calling it allocates nothing
 
 
-async def _pump(bus):
+async def _pump(bus, alive):
+    # alive[0] False ends it too: how a TickSource stopped from a handler the pump itself
+    # runs ends it (asyncio cannot cancel the running task)
     asyncio = _aio()
     q = bus._isr
     p = getattr(q, "_pumps", None)
@@ -325,7 +330,7 @@ async def _pump(bus):
         q._schedule = p.schedule
         q._pending = False
     try:
-        while True:
+        while alive[0]:
             if not len(q):
                 await node.flag.wait()
                 continue
@@ -340,8 +345,9 @@ async def _pump(bus):
                 q._kick()  # what is left goes to micropython.schedule
 
 
-def start_pump(bus):
-    # bus.pump() as a task when called from a running event loop's task, else None.
+def start_pump(bus, alive):
+    # A pump task (ended by cancel() or alive[0] = False) when called from a running
+    # event loop's task, else None.
     asyncio = _aio()
     try:
         if IS_MICROPYTHON:
@@ -350,7 +356,7 @@ def start_pump(bus):
             asyncio.get_running_loop()
     except RuntimeError:  # no loop running here
         return None
-    return asyncio.create_task(_pump(bus))
+    return asyncio.create_task(_pump(bus, alive))
 
 
 # -- event streams ----------------------------------------------------------------------

@@ -23,9 +23,9 @@
 #   fn() runs after each send or send_from_isr that queued an item (a task may wait to
 #   receive), after each try_recv that took one (a task may wait for room) and after each
 #   close() of a sender or the receiver, outside the lock, in the caller's context (a
-#   hard IRQ for send_from_isr: fn must not allocate then). While a hook is set, sends take the checked path: the fast path's
-#   one comparison against `_limit` (capacity, or 0) stands for "open, not full, no
-#   hook"; try_recv checks the hook itself.
+#   hard IRQ for send_from_isr: fn must not allocate then). While a hook is set, sends
+#   take the checked path: the fast path's one comparison against `_limit` (capacity,
+#   or 0) stands for "open, not full, no hook"; try_recv checks the hook itself.
 # Counters are kept modulo 2**29 so that they stay small ints on 32-bit boards.
 # The fast paths of Sender.send and Receiver.try_recv are native code
 # (`@micropython.native`; refusals and the empty case are bytecode): with the lock, their

@@ -141,7 +141,7 @@ class TickSource:
         self._thread_id = None  # type: int | None
         self._tmod = None  # type: Any  # the _thread module the host thread was started with
         self._irq_cb = self._irq  # made once: taking a bound method in an IRQ allocates
-        self._pump = None  # type: Any  # the bus's pump task, when start() ran in an asyncio task
+        self._pump = None  # type: Any  # (task, alive) of the bus's pump, when start() ran in an asyncio task
 
     # -- IRQ side -------------------------------------------------------------------
     def _irq(self, _timer):
@@ -289,7 +289,8 @@ class TickSource:
             self._pump = None
             from .aio import cancel
 
-            cancel([pump])
+            pump[1][0] = False  # ends it even when this stop() runs inside it (a handler)
+            cancel([pump[0]])
             self._bus.poll()  # type: ignore[union-attr]
         if self._lost != self._told:
             self._tell_lost()
@@ -324,7 +325,9 @@ def _pump_for(bus):
         return None
     from .aio import start_pump
 
-    return start_pump(bus)
+    alive = [True]
+    task = start_pump(bus, alive)
+    return None if task is None else (task, alive)
 
 
 def _thread_module():
