@@ -1,6 +1,7 @@
 # Tests for helix_ipc.wire: the CBOR-subset codec, the helix value conversions and the
 # "~base64(payload+CRC16)\n" framing (its reading side, helix_ipc.link.Link.feed, through
 # a Link whose received messages are recorded), on every interpreter.
+import support
 from support import raises
 
 from linkfixture import Deframer
@@ -221,3 +222,14 @@ def test_deframer_random_garbage_never_raises():
         got += d.feed(b"\n" + good).count(b"ok")
     assert got >= 300  # every good frame after a line break is found
     assert d.frames == got
+
+
+def test_a_tick_event_message_costs_under_1_kb_to_encode_or_decode():
+    # scalars inside a container are handled without a call each (a call is a heap frame
+    # on a board), decode walks the nesting without recursion: measured on the unix port
+    # (64-bit) 659 / 646 B per message (was 2171 / 1622 with one recursive call per item)
+    msg = [3, wire.event_to_obj(Event.Tick(12345, 678))]
+    b = wire.encode(msg)
+    assert wire.decode(b) == msg
+    assert support.frame_alloc(wire.encode, msg) < 1024
+    assert support.frame_alloc(wire.decode, b) < 1024

@@ -39,6 +39,7 @@ class WireError(ValueError):
 _BYTES = (str, bytes, bytearray, memoryview)
 _CONTAINERS = (list, tuple, dict)
 _KEYS = (int, str)
+_NO_KEY = object()  # decode: a map waiting for its next key
 
 
 def _bad(what):
@@ -47,109 +48,133 @@ def _bad(what):
 
 # -- the value codec (CBOR subset) --------------------------------------------------------
 
-def encode(x, _out=None, _depth=0):
+def encode(x):
     """The CBOR bytes of x. TypeError for a type outside the subset, ValueError for an
-    int out of range or nesting deeper than MAX_DEPTH. (_out, _depth: the recursion's.)"""
-    out = bytearray() if _out is None else _out
-    if x is None or x is True or x is False:
-        out.append(0xF6 if x is None else 0xF4 + x)
-    elif isinstance(x, int):
-        _head(out, 0, x) if x >= 0 else _head(out, 0x20, -1 - x)
-    elif isinstance(x, _BYTES):
-        m = 0x40
-        if isinstance(x, str):
-            x = x.encode()
-            m = 0x60
-        _head(out, m, len(x))
-        out.extend(x)
-    elif isinstance(x, _CONTAINERS):
-        if _depth >= MAX_DEPTH:
-            raise ValueError("wire: too deep")
-        d = isinstance(x, dict)
-        c = x  # type: Any
-        _head(out, 0xA0 if d else 0x80, len(c))
-        for v in x:
-            if d:
-                if isinstance(v, bool) or not isinstance(v, _KEYS):
-                    raise TypeError("wire: dict key " + type(v).__name__)
-                encode(v, out, _depth + 1)
-                v = c[v]
-            encode(v, out, _depth + 1)
-    else:
-        raise TypeError("wire: cannot encode " + type(x).__name__)
-    return bytes(out) if _out is None else None
+    int out of range or nesting deeper than MAX_DEPTH."""
+    out = bytearray()
+    _put(out, (x,), 0)
+    return bytes(out)
+
+
+def _put(out, xs, depth):
+    # the items of xs (a dict's keys and values) onto out: scalars here, no call each
+    # (a bytecode frame this big is a heap allocation per call on a board); one call
+    # per nested container only
+    d = isinstance(xs, dict)
+    for v in xs:
+        if d:
+            if isinstance(v, bool) or not isinstance(v, _KEYS):
+                raise TypeError("wire: dict key " + type(v).__name__)
+            _put(out, (v,), depth)
+            v = xs[v]
+        if v is None or v is True or v is False:
+            out.append(0xF6 if v is None else 0xF4 + v)
+        elif isinstance(v, int):
+            _head(out, 0, v) if v >= 0 else _head(out, 0x20, -1 - v)
+        elif isinstance(v, _BYTES):
+            m = 0x40
+            if isinstance(v, str):
+                v = v.encode()
+                m = 0x60
+            _head(out, m, len(v))
+            out.extend(v)
+        elif isinstance(v, _CONTAINERS):
+            if depth >= MAX_DEPTH:
+                raise ValueError("wire: too deep")
+            _head(out, 0xA0 if isinstance(v, dict) else 0x80, len(v))
+            _put(out, v, depth + 1)
+        else:
+            raise TypeError("wire: cannot encode " + type(v).__name__)
 
 
 def _head(out, major, n):
+    # (small enough a frame to stay on the C stack)
     if n < 24:
-        out.append(major | n)
-        return
-    ai = 24
-    for k in (1, 2, 4, 8):
-        if not n >> 8 * k:
-            out.append(major | ai)
-            out.extend(n.to_bytes(k, "big"))
-            return
-        ai += 1
-    raise ValueError("wire: int too big")
-
-
-def decode(b, _i=None, _depth=0):
-    """The value encoded in b (bytes-like). WireError for malformed, truncated,
-    trailing or over-deep input. (_i, _depth: the recursion's, which returns (value,
-    index after it).)"""
-    n = len(b)
-    i = _i or 0
-    if i >= n:
-        raise _bad("truncated")
-    v = b[i] & 31
-    major = b[i] >> 5
-    i += 1
-    if major == 7:
-        if not 20 <= v <= 22:
-            raise _bad("float/simple")
-        x = (False, True, None)[v - 20]  # type: Any
+        return out.append(major | n)
+    if n < 0x100:
+        out.append(major | 24)
+        k = 1
+    elif n < 0x10000:
+        out.append(major | 25)
+        k = 2
+    elif n < 0x100000000:
+        out.append(major | 26)
+        k = 4
+    elif n >> 64:
+        raise ValueError("wire: int too big")
     else:
-        if v >= 24:
-            if v > 27:
-                raise _bad("indefinite")
-            k = 1 << (v - 24)
-            if i + k > n:
-                raise _bad("truncated")
-            v = int.from_bytes(bytes(b[i:i + k]), "big")
-            i += k
-        if major < 2:
-            x = -1 - v if major else v
-        elif major == 6:
-            raise _bad("tag")
-        elif v > n - i:  # an item takes a byte at least: no huge allocation from a short frame
+        out.append(major | 27)
+        k = 8
+    out.extend(n.to_bytes(k, "big"))
+
+
+def decode(b):
+    """The value encoded in b (bytes-like). WireError for malformed, truncated,
+    trailing or over-deep input."""
+    n = len(b)
+    i = 0
+    open_ = []  # type: list[Any]  # the containers being filled, innermost last: [container, items left, key]
+    while True:
+        if i >= n:
             raise _bad("truncated")
-        elif major < 4:
-            x = bytes(b[i:i + v])
-            i += v
-            if major == 3:
-                try:
-                    x = x.decode()
-                except UnicodeError:
-                    raise _bad("not UTF-8")
-        elif _depth >= MAX_DEPTH:
-            raise _bad("too deep")
+        v = b[i] & 31
+        major = b[i] >> 5
+        i += 1
+        if major == 7:
+            if not 20 <= v <= 22:
+                raise _bad("float/simple")
+            x = (False, True, None)[v - 20]  # type: Any
         else:
-            x = [] if major == 4 else {}
-            while v:
-                y, i = decode(b, i, _depth + 1)
-                if major == 4:
-                    x.append(y)
-                else:
-                    if isinstance(y, bool) or not isinstance(y, _KEYS) or y in x:
-                        raise _bad("map key")
-                    x[y], i = decode(b, i, _depth + 1)
-                v -= 1
-    if _i is not None:
-        return x, i
-    if i != n:
-        raise _bad("trailing bytes")
-    return x
+            if v >= 24:
+                if v > 27:
+                    raise _bad("indefinite")
+                k = 1 << (v - 24)
+                if i + k > n:
+                    raise _bad("truncated")
+                v = int.from_bytes(bytes(b[i:i + k]), "big")
+                i += k
+            if major < 2:
+                x = -1 - v if major else v
+            elif major == 6:
+                raise _bad("tag")
+            elif v > n - i:  # an item takes a byte at least: no huge allocation from a short frame
+                raise _bad("truncated")
+            elif major < 4:
+                x = bytes(b[i:i + v])
+                i += v
+                if major == 3:
+                    try:
+                        x = x.decode()
+                    except UnicodeError:
+                        raise _bad("not UTF-8")
+            elif len(open_) >= MAX_DEPTH:
+                raise _bad("too deep")
+            else:
+                x = [] if major == 4 else {}
+                if v:
+                    open_.append([x, v, _NO_KEY])
+                    continue
+        while open_:  # x is the next item of the innermost open container
+            c = open_[-1]
+            if c[0].__class__ is list:
+                c[0].append(x)
+            elif c[2] is _NO_KEY:
+                if isinstance(x, bool) or not isinstance(x, _KEYS) or x in c[0]:
+                    raise _bad("map key")
+                c[2] = x
+                break  # its value next
+            else:
+                c[0][c[2]] = x
+                c[2] = _NO_KEY
+            c[1] -= 1
+            if c[1]:
+                break
+            open_.pop()
+            x = c[0]  # complete: an item of the one around it
+        else:
+            if i != n:
+                raise _bad("trailing bytes")
+            return x
 
 
 # -- helix values <-> plain values ----------------------------------------------------------
