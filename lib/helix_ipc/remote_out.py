@@ -22,7 +22,7 @@ _MALFORMED = const(2)
 _MASK = const((1 << 29) - 1)
 
 
-# -- the requester's conversions (wire.<name> finds them too) ---------------------------------
+# -- the requester's conversions (wire.py has the answerer's) ---------------------------------
 
 def topic_to_obj(topic):
     """A built-in topic as its small int, a custom one as its name (str)."""
@@ -45,8 +45,6 @@ def obj_to_response(obj):
         return (Response.Success, Response.Rejected, Response.Error)[obj[0]](obj[1])
     raise wire.WireError("wire: bad response")
 
-
-CONVERSIONS = ("topic_to_obj", "request_to_obj", "obj_to_response")
 
 
 class _Box:

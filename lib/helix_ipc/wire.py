@@ -8,8 +8,7 @@
 # - Conversions between helix values (Event, EventTopic, Request, Response) and such plain
 #   values, checking every field of what was received (table-driven: the kind code of an
 #   event or a built-in topic is its index in _EVENTS / _TOPICS). Those only a requester
-#   needs (topic_to_obj, request_to_obj, obj_to_response) are helix_ipc.remote_out's;
-#   `wire.<name>` still finds them (the module's __getattr__ loads remote_out).
+#   needs (topic_to_obj, request_to_obj, obj_to_response) are helix_ipc.remote_out's.
 # - Framing for byte streams (the serial link): "~" + base64(payload + CRC-16) + "\n"
 #   (crc16, frame; the reading side is helix_ipc.link's). A frame holds only printable
 #   ASCII and "\n": no byte of it is a REPL control key (Ctrl-A..E, Ctrl-C) or "\r", so
@@ -248,17 +247,6 @@ def response_to_obj(resp):
     if resp is Response.NOT_SUPPORTED:
         return [3]
     raise TypeError("wire: not a Response: " + c.__name__)
-
-
-def __getattr__(name):
-    # the requesting side's conversions (topic_to_obj, request_to_obj, obj_to_response)
-    # are helix_ipc.remote_out's: a board that only answers does not load them
-    if name[0] != "_":
-        from . import remote_out
-
-        if name in remote_out.CONVERSIONS:
-            return getattr(remote_out, name)
-    raise AttributeError(name)
 
 
 # -- framing ----------------------------------------------------------------------------------
