@@ -52,7 +52,9 @@
 from . import wire
 from ._compat import micropython, new_lock, ticks_add, ticks_diff, ticks_ms
 from .bus import EventSubscription
+from .errors import check_int
 from .events import EventResponse, EventTopic
+from .messages import check_name
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
     from typing import Any  # noqa: F401
@@ -77,8 +79,7 @@ class Refused(OSError):
 
 
 def _check_level(name, what):
-    if not isinstance(name, str) or not name:
-        raise ValueError("%s must be a non-empty str" % what)
+    check_name(name, what)
     for ch in "+#\x00":
         if ch in name:
             raise ValueError("%s %r may not contain '+', '#' or NUL (MQTT wildcards)" % (what, name))
@@ -119,9 +120,8 @@ class Bridge:
         from .router import global_router
 
         _check_node(node)
-        for v, what in ((queue_capacity, "queue_capacity"), (inbox_capacity, "inbox_capacity")):
-            if type(v) is not int or v < 1:
-                raise ValueError("%s must be an int >= 1" % what)
+        check_int(queue_capacity, "queue_capacity", 1)
+        check_int(inbox_capacity, "inbox_capacity", 1)
         self.node = node
         self.client = client
         self.bus = bus if bus is not None else global_event_bus()
@@ -569,8 +569,7 @@ class UmqttClient:
     before the connection counts as lost: a Wi-Fi link that dies silently is noticed."""
 
     def __init__(self, host, port, client_id, user, password, keepalive_s=30):
-        if type(keepalive_s) is not int or keepalive_s < 1:
-            raise ValueError("keepalive_s must be an int >= 1")
+        check_int(keepalive_s, "keepalive_s", 1)
         self.args = (client_id, host, port or _DEFAULT_PORT, user, password, keepalive_s)
         self.keepalive_ms = keepalive_s * 1000
         self.c = None  # type: Any
