@@ -144,11 +144,9 @@ class Bridge:
         self._importing = False  # True while a remote event is published on the local bus
         self._retry_at = None
         self._backoff = _BACKOFF_MIN
-        self._deliver_cb = self._deliver
         self._inbox_told = 0  # inbox_dropped when error_hook was last told
         self._out_topics = {}  # EventTopic -> its MQTT topic, for export
         self._in_topics = {}  # received topic (bytes or str) -> what _parse made of it
-        self._hook_cb = self._peer_hook
         self.connects = self.disconnects = self.refused = 0
         self.published = self.received = self.events_out = self.events_in = 0
         self.malformed = self.queue_dropped = self.inbox_dropped = self.not_sent = 0
@@ -193,7 +191,7 @@ class Bridge:
             _check_node(node)
             p = Peer(self.router, self.bus, _Out(self, node).send, self.node, node + "/",
                      self.peer_capacity, self.request_timeout_ms)
-            p.error_hook = self._hook_cb
+            p.error_hook = self._peer_hook
             self.links[node] = p
             if self.peers.get(node) is not False:  # online, or not heard of yet: try it
                 p.connected(node)
@@ -256,7 +254,7 @@ class Bridge:
     def _connect(self):
         c = self.client
         try:
-            c.connect(self.prefix + "status", _OFFLINE, self._deliver_cb)
+            c.connect(self.prefix + "status", _OFFLINE, self._deliver)
         except Refused:
             self.refused = (self.refused + 1) & _MASK
             raise
