@@ -574,6 +574,7 @@ class UmqttClient:
         self.sock = None  # type: Any
         self.poller = None  # type: Any
         self.pinged = ticks_ms()
+        self.topics = {}  # topic str -> its bytes, as umqtt wants them
 
     def connect(self, will_topic, will_payload, deliver):
         from umqtt.simple import MQTTClient, MQTTException  # type: ignore
@@ -599,26 +600,28 @@ class UmqttClient:
         self.c = c
 
     def publish(self, topic, payload, qos, retain):
-        c = self.c
-        if c is None:
-            raise OSError("not connected")
-        if c.pid >= 65535:
-            c.pid = 0
-        try:
-            c.publish(topic.encode(), payload, retain, qos)
-        except (IndexError, AssertionError, TypeError) as e:
-            raise OSError("publish: %r" % (e,))
+        self._send(topic, payload, qos, retain)
 
     def subscribe(self, topic, qos):
+        self._send(topic, None, qos, False)
+
+    def _send(self, topic, payload, qos, retain):
+        # publish (payload not None) or subscribe; umqtt's own failures become OSError
         c = self.c
         if c is None:
             raise OSError("not connected")
         if c.pid >= 65535:
             c.pid = 0
+        t = self.topics.get(topic)
+        if t is None:  # encoded once: the bridge's topics are a few, fixed by its setup
+            t = self.topics[topic] = topic.encode()
         try:
-            c.subscribe(topic.encode(), qos)
+            if payload is None:
+                c.subscribe(t, qos)
+            else:
+                c.publish(t, payload, retain, qos)
         except (IndexError, AssertionError, TypeError) as e:
-            raise OSError("subscribe: %r" % (e,))
+            raise OSError("%s: %r" % ("subscribe" if payload is None else "publish", e))
 
     def poll(self, max_messages):
         if self.c is None:
