@@ -43,21 +43,25 @@ class PahoClient:
         c.on_subscribe = on_subscribe
         c.on_message = lambda _c, _u, m: deliver(m.topic, m.payload)
         c.connect(self.host, self.port, self.keepalive_s)  # OSError when nobody listens
-        t0 = ticks_ms()
-        while "rc" not in state:
-            rc = c.loop(0.05)
-            if rc != 0 and "rc" not in state:
-                c.socket() and c.socket().close()
-                raise OSError("connect: paho error %d" % rc)
-            if ticks_diff(ticks_ms(), t0) > self.connect_timeout_s * 1000:
-                c.socket() and c.socket().close()
-                raise OSError("connect: no CONNACK in %d s" % self.connect_timeout_s)
+        try:
+            self._wait(c, lambda: "rc" in state, "connect", "CONNACK", 0.05)
+        except OSError:
+            _close_sock(c)
+            raise
         if state["rc"] != 0:
-            sock = c.socket()
-            if sock:
-                sock.close()
+            _close_sock(c)
             raise Refused({134: 4, 135: 5}.get(state["rc"], state["rc"]))
         self.c = c
+
+    def _wait(self, c, done, what, ack, step_s):
+        # paho's loop until done() (the CONNACK/SUBACK/PUBACK came), for connect_timeout_s
+        t0 = ticks_ms()
+        while not done():
+            rc = c.loop(step_s)
+            if rc != 0 and not done():
+                raise OSError("%s: paho error %d" % (what, rc))
+            if ticks_diff(ticks_ms(), t0) > self.connect_timeout_s * 1000:
+                raise OSError("%s: no %s in %d s" % (what, ack, self.connect_timeout_s))
 
     def _check(self, rc, what):
         if rc != 0:
@@ -69,22 +73,14 @@ class PahoClient:
         info = self.c.publish(topic, payload, qos, retain)
         self._check(info.rc, "publish")
         if qos:  # as umqtt does: return once the broker has it (PUBACK), or fail
-            t0 = ticks_ms()
-            while not info.is_published():
-                self._check(self.c.loop(0.01), "publish")
-                if ticks_diff(ticks_ms(), t0) > self.connect_timeout_s * 1000:
-                    raise OSError("publish: no PUBACK in %d s" % self.connect_timeout_s)
+            self._wait(self.c, info.is_published, "publish", "PUBACK", 0.01)
 
     def subscribe(self, topic, qos):
         if self.c is None:
             raise OSError("not connected")
         rc, mid = self.c.subscribe(topic, qos)
         self._check(rc, "subscribe")
-        t0 = ticks_ms()
-        while mid not in self.subacks:
-            self._check(self.c.loop(0.05), "subscribe")
-            if ticks_diff(ticks_ms(), t0) > self.connect_timeout_s * 1000:
-                raise OSError("subscribe: no SUBACK in %d s" % self.connect_timeout_s)
+        self._wait(self.c, lambda: mid in self.subacks, "subscribe", "SUBACK", 0.05)
 
     def poll(self, max_messages):
         # paho's loop() reads about one packet per call: call it while the socket has
@@ -107,12 +103,7 @@ class PahoClient:
     def close(self):
         c, self.c = self.c, None
         if c is not None:
-            sock = c.socket()
-            if sock:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
+            _close_sock(c)
 
     def disconnect(self):
         c, self.c = self.c, None
@@ -120,3 +111,12 @@ class PahoClient:
             c.loop(0)
             c.disconnect()
             c.loop(0)
+
+
+def _close_sock(c):
+    sock = c.socket()
+    if sock:
+        try:
+            sock.close()
+        except OSError:
+            pass
