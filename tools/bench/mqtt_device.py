@@ -101,14 +101,21 @@ class Counter:
         self.box[0] += 1
 
 
-def bare_publish_loop(n):
+TICK_TOPIC = b"helix/A/event/tick"
+
+
+def bare_pair():
+    # (subscriber B counting what arrives on TICK_TOPIC, publisher A, B's count box)
     cnt = Counter()
-    got = cnt.box
     s = bare("B", "-sub", cnt)
-    s.subscribe(b"helix/A/event/tick", 0)
-    p = bare("A", "-pub")
+    s.subscribe(TICK_TOPIC, 0)
+    return s, bare("A", "-pub"), cnt.box
+
+
+def bare_publish_loop(n):
+    s, p, got = bare_pair()
     pub = p.publish
-    topic = b"helix/A/event/tick"
+    topic = TICK_TOPIC
     t0 = ticks_us()
     for _ in range(n):
         pub(topic, PAYLOAD)
@@ -120,13 +127,9 @@ def bare_publish_loop(n):
 
 
 def bare_publish_receive(n):
-    cnt = Counter()
-    got = cnt.box
-    s = bare("B", "-sub", cnt)
-    s.subscribe(b"helix/A/event/tick", 0)
-    p = bare("A", "-pub")
+    s, p, got = bare_pair()
     pub = p.publish
-    topic = b"helix/A/event/tick"
+    topic = TICK_TOPIC
     sent = 0
     t0 = ticks_us()
     while got[0] < n:
