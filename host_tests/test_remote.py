@@ -332,3 +332,21 @@ def test_an_idle_service_turn_allocates_nothing_and_a_queued_request_is_still_se
     assert len(got) == 1 and got[0].is_success, got
     assert support.frame_alloc(p.host.service) == 0
     assert support.frame_alloc(p.board.service) == 0
+
+
+def test_counting_allocates_nothing_and_a_failing_hook_is_still_contained():
+    # _count runs several times per message: its frame must stay off the heap (the
+    # error hook's try block is a function of its own)
+    import support
+
+    p = Pair()
+    assert support.frame_alloc(p.host._count, 1) == 0
+    seen = []
+
+    def hook(where, error):
+        seen.append(where)
+        raise RuntimeError("hook fails")
+
+    p.host.error_hook = hook
+    p.host._count(2, "message", None)
+    assert seen == ["message"] and p.host.malformed == 1

@@ -35,7 +35,7 @@
 
 from . import wire
 from ._compat import const
-from .errors import IpcError
+from .errors import IpcError, check_int
 from .messages import Response
 
 if False:  # names for the type comments only: mypy reads this, MicroPython compiles it away
@@ -86,8 +86,7 @@ class Peer:
     _asked = False  # a proxy mailbox got a request since the last service() (remote_out)
 
     def __init__(self, router, bus, send, name="local", prefix="", out_capacity=16, timeout_ms=10000, wake=None):
-        if out_capacity < RESERVE + 1:
-            raise ValueError("out_capacity must be at least 5")
+        check_int(out_capacity, "out_capacity", RESERVE + 1)
         self.router = router
         self.bus = bus
         self.name = name
@@ -97,7 +96,7 @@ class Peer:
         self.wake = wake
         self.control = None  # transport's handler of other kinds
         self.flush_answers = False  # True: an answer is sent at once, from the task that answered
-        self.error_hook = None
+        self.error_hook = None  # type: Any
         self.remote = None  # the other node's name while connected
         self.max_out = 0  # the largest message the other side takes (0: no limit)
         self.counts = [0] * len((NAMES + self.more).split())  # type: list[Any]
@@ -126,13 +125,17 @@ class Peer:
         raise AttributeError(name)
 
     def _count(self, i, where=None, error=None):
+        # (no try block here: a frame that stays on the C stack; counted on every message)
         c = self.counts
         c[i] = (c[i] + 1) & _MASK
         if where is not None and self.error_hook is not None:
-            try:
-                self.error_hook(where, error)
-            except Exception:  # noqa: S110 - a failing hook must not break the link
-                pass
+            self._hook(where, error)
+
+    def _hook(self, where, error):
+        try:
+            self.error_hook(where, error)
+        except Exception:  # noqa: S110 - a failing hook must not break the link
+            pass
 
     def stats(self):
         """Every counter, the queue length and the pending requests, as a new dict."""
