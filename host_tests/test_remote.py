@@ -147,7 +147,7 @@ def test_queue_deadline_gives_error_once():
 def test_duplicate_request_answered_once_from_cache():
     p = Pair()
     calls = _stats_module(p.br)
-    msg = wire.encode([remote.REQ, 77, "stats", ["get", b"x", 1]])
+    msg = wire.encode([remote.REQ, 77, "stats", ["get", wire.b64(b"x"), 1]])
     p.board.receive(msg)
     p.board.receive(msg)  # in progress: not run again, nothing sent yet
     p.br.process_mailbox(1, 10)
@@ -157,11 +157,11 @@ def test_duplicate_request_answered_once_from_cache():
     p.board.service()
     assert len(p.to_host) == 2 and p.to_host[0] == p.to_host[1]
     assert len(calls) == 1 and p.board.duplicates == 2
-    assert wire.decode(p.to_host[0]) == [remote.RESP, 77, [0, b"n=x"]]
+    assert wire.decode(p.to_host[0]) == [remote.RESP, 77, [0, wire.b64(b"n=x")]]
     p.to_host.clear()
     # the cache is bounded: an old cid comes back after CACHE others and runs again
     for cid in range(100, 100 + remote.CACHE):
-        p.board.receive(wire.encode([remote.REQ, cid, "stats", ["get", b"", 1]]))
+        p.board.receive(wire.encode([remote.REQ, cid, "stats", ["get", "", 1]]))
     p.board.receive(msg)
     p.br.process_mailbox(1, 100)
     assert len(calls) == 2 + remote.CACHE
@@ -170,7 +170,7 @@ def test_duplicate_request_answered_once_from_cache():
 def test_answer_for_unknown_cid_is_late():
     p = Pair()
     n = p.host.received
-    p.host.receive(wire.encode([remote.RESP, 12345, [0, b""]]))
+    p.host.receive(wire.encode([remote.RESP, 12345, [0, ""]]))
     assert p.host.late_responses == 1 and p.host.received == n + 1
 
 
@@ -179,18 +179,23 @@ def test_malformed_messages_counted_never_raise():
     seen = []
     p.board.error_hook = lambda where, err: seen.append(where)
     bad = [b"", b"\xff", wire.encode(5), wire.encode([]), wire.encode(["x"]), wire.encode([99, 1]),
-           wire.encode([remote.REQ, 1, "m"]), wire.encode([remote.REQ, "1", "m", ["t", b"", 1]]),
+           wire.encode([remote.REQ, 1, "m"]), wire.encode([remote.REQ, "1", "m", ["t", "", 1]]),
            wire.encode([remote.EVT, [99]]), wire.encode([remote.SUBS, [None]]), wire.encode([remote.SUBS, 3]),
-           wire.encode([remote.RESP, 1])]
+           wire.encode([remote.RESP, 1]), b"[1, 2", b"[2, 1, [0, \"x\"]] x", b"[" * 5000,
+           b"[" * 3000 + b"]" * 3000, wire.encode({"k": 1}), wire.encode([remote.EVT, [7, "n", "a"]])]
     for b in bad:
         p.board.receive(b)
     assert p.board.malformed == len(bad), p.board.stats()
     assert len(seen) == len(bad)
     # a request with bad fields is answered with an error (the requester is not left waiting)
-    p.board.receive(wire.encode([remote.REQ, 5, "m", ["", b"", 1]]))
+    p.board.receive(wire.encode([remote.REQ, 5, "m", ["", "", 1]]))
     p.board.service()
     r = wire.decode(p.to_host.pop())
     assert r[0] == remote.RESP and r[1] == 5 and r[2][0] == 2
+    p.board.receive(wire.encode([remote.REQ, 6, "m", ["t", "a", 1]]))  # a payload that is not base64
+    p.board.service()
+    r = wire.decode(p.to_host.pop())
+    assert r[0] == remote.RESP and r[1] == 6 and r[2][0] == 2
 
 
 def test_events_cross_only_for_announced_topics():
