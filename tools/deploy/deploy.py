@@ -21,6 +21,11 @@
 # the host: they are for freezing and mip). lib_dir comes from the profile ("/lib" when
 # the profile has none, as boards/unix.py: the host itself uses lib/ in place).
 #
+# --romfs / ROMFS=1 (tools/deploy/romfs.py, docs/romfs.md): the library and the
+# firmware's modules go as .mpy into one ROMFS image written to the board's ROMFS
+# partition (mpremote romfs deploy), imported in place; main.py, boot.py and the
+# profile stay files. `build` builds without a board (the image too with --romfs).
+#
 # repl: `mpremote connect PORT repl` after the same port checks.
 import argparse
 import ast
@@ -275,6 +280,55 @@ def check_abi(board_mpy, version, native):
                 ARCH_NAMES.get(arch, arch), version, sub, ARCH_NAMES.get(board_arch, board_arch), board_ver, board_sub))
 
 
+def _romfs():
+    try:
+        from . import romfs
+    except ImportError:  # deploy.py imported as a top-level module (tools/deploy on sys.path)
+        import romfs
+    return romfs
+
+
+def _plan(board, lib_src, firmware, out, romfs):
+    """(profile, file entries, image entries, shadowed paths, library folder on the
+    board): plan(), rearranged by romfs.plan() for a ROMFS deploy."""
+    profile, _ = load_profile(board)
+    entries, pkg_dir = plan(profile, board, lib_src or ROOT / "lib" / "helix_ipc", firmware or ROOT / "firmware", out)
+    rom, shadowed = [], []
+    if romfs:
+        try:
+            entries, rom, shadowed = _romfs().plan(entries, out)
+        except _romfs().RomfsError as e:
+            raise DeployError(str(e))
+    return profile, entries, rom, shadowed, pkg_dir
+
+
+def _build(entries, rom, out, arch, flags, mpy_cross):
+    """build() of the file and image entries, then the image: (file items, version,
+    native, image path or None)."""
+    items, version, native = build(entries + rom, out, arch, flags, mpy_cross)
+    if not rom:
+        return items, version, native, None
+    items = [it for it in items if not it.remote.startswith(_romfs().ROM + "/")]
+    return items, version, native, _romfs().write_image(out)
+
+
+def build_only(board, lib_src=None, firmware=None, out=None, arch=None, mpy_cross=None, say=print, debug=False,
+               romfs=False):
+    """`tools/deploy build`: what deploy would copy (and with romfs the image), built
+    into out without a board. arch: mpy-cross -march (default the profile's mpy_arch)."""
+    out = Path(out) if out else ROOT / "build" / "deploy" / board
+    profile, entries, rom, _, _ = _plan(board, lib_src, firmware, out, romfs)
+    arch = arch or profile.get("mpy_arch")
+    flags = DEBUG_MPY_CROSS_FLAGS if debug else MPY_CROSS_FLAGS
+    items, version, _, image = _build(entries, rom, out, arch, flags, mpy_cross)
+    say("deploy: built %d files for %s (.mpy v%d, %s, %s) in %s" % (
+        len(items) + len(rom), board, version, arch or "bytecode only", " ".join(flags), out))
+    if image:
+        say("deploy: ROMFS image %s: %d B, %d modules (files: %s)" % (
+            image, image.stat().st_size, len(rom), ", ".join(it.remote for it in items)))
+    return {"files": [it.remote for it in items], "rom": [e[2] for e in rom], "image": str(image) if image else None}
+
+
 def _parents(remote):
     parts = remote.strip("/").split("/")[:-1]
     return ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
@@ -282,17 +336,18 @@ def _parents(remote):
 
 # -- deploy --------------------------------------------------------------------------
 def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", timeout=30, mpy_cross=None,
-           say=print, debug=False, force=False):
+           say=print, debug=False, force=False, romfs=False, partition=0):
     """Deploy to the board at port; returns a summary dict (copied, removed, unchanged).
     debug: .mpy with line numbers (-O0); force: deploy to a board whose sys.platform is
-    not the profile's."""
-    profile, _ = load_profile(board)
+    not the profile's; romfs: the modules as a ROMFS image into partition `partition`
+    (tools/deploy/romfs.py)."""
+    load_profile(board)
     check_port(port)
     out = Path(out) if out else ROOT / "build" / "deploy" / board
-    entries, pkg_dir = plan(profile, board, lib_src or ROOT / "lib" / "helix_ipc", firmware or ROOT / "firmware", out)
+    profile, entries, rom, shadowed, pkg_dir = _plan(board, lib_src, firmware, out, romfs)
     remotes = [e[2] for e in entries]
     dirs = sorted({d for r in remotes for d in _parents(r)}, key=len)
-    args = {"paths": remotes, "trees": [pkg_dir], "dirs": dirs}
+    args = {"paths": remotes + shadowed, "trees": [pkg_dir], "dirs": dirs}
     out_text = run_mpremote(port, ["exec", "_helix_deploy = %r" % (args,), "run", str(DEVICE / "probe.py")],
                             timeout, "probe")
     probe = ast.literal_eval(_marker_line(out_text, "HELIX-PROBE", "probe"))
@@ -300,15 +355,27 @@ def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", tim
     say("deploy: board runs MicroPython %s on %s (%s), .mpy v%s" % (
         probe["version"], probe["platform"], probe["machine"], "?" if mpy is None else "%d.%d" % (mpy & 0xFF, (mpy >> 8) & 3)))
     check_platform(board, profile, probe["platform"], force, say)
+    if romfs:  # before anything is built or written: does the firmware have the partition?
+        text = run_mpremote(port, ["resume", "exec", _romfs().board_rom_code(partition)], timeout, "romfs query")
+        rom_info = _romfs().parse_board_rom(_marker_line(text, "HELIX-ROMFS", "romfs query"))
+        try:
+            _romfs().check_fits(rom_info, partition, 0)
+        except _romfs().RomfsError as e:
+            raise DeployError(str(e))
     # The profile's architecture; a profile without one (the host's) gets native code
     # compiled for the architecture the board itself reports.
     arch = profile.get("mpy_arch") or board_arch(mpy)
     flags = DEBUG_MPY_CROSS_FLAGS if debug else MPY_CROSS_FLAGS
-    items, version, native = build(entries, out, arch, flags, mpy_cross)
+    items, version, native, image = _build(entries, rom, out, arch, flags, mpy_cross)
     say("deploy: built %d files for %s (.mpy v%d, %s, %s) in %s" % (
-        len(items), board, version, arch or "bytecode only",
+        len(items) + len(rom), board, version, arch or "bytecode only",
         "DEBUG: -O0, line numbers kept" if debug else " ".join(flags), out))
     check_abi(mpy, version, native)
+    if image:
+        try:
+            _romfs().check_fits(rom_info, partition, image.stat().st_size)
+        except _romfs().RomfsError as e:
+            raise DeployError(str(e))
     for d, kind in probe["dirs"].items():
         if kind == "f":
             raise DeployError("%s is a file on the board, where a folder is needed" % d)
@@ -319,6 +386,7 @@ def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", tim
     changed = [it for it in items if files.get(it.remote) != it.sha]
     wanted = {it.remote for it in items}
     stale = sorted(p for p in probe["tree"] if p not in wanted and not p.endswith(".new"))
+    stale += sorted(p for p in set(shadowed) - set(stale) if files.get(p) is not None)  # ROMFS: would shadow /rom
     leftovers = sorted(set(probe["staged"]) | {p for p in probe["tree"] if p.endswith(".new")})
     for it in changed:
         say("deploy: changed %s" % it.remote)
@@ -327,6 +395,10 @@ def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", tim
     if leftovers:
         say("deploy: %d staged file(s) left by an interrupted deploy (removed)" % len(leftovers))
 
+    if image:  # first: should it fail, the files on the board are as they were
+        run_mpremote(port, _romfs().flash_args(image, partition), timeout + len(rom), "romfs deploy")
+        say("deploy: ROMFS image written to partition %d (%d B, %d modules)" % (
+            partition, image.stat().st_size, len(rom)))
     chain = ["resume"]
     for d in dirs:
         if probe["dirs"].get(d) != "d":
@@ -351,7 +423,8 @@ def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", tim
     if reset == "hard":
         run_mpremote(port, ["resume", "reset"], timeout, "reset")
         say("deploy: board reset (machine.reset())")
-    return {"copied": [it.remote for it in changed], "removed": stale, "unchanged": len(items) - len(changed)}
+    return {"copied": [it.remote for it in changed], "removed": stale, "unchanged": len(items) - len(changed),
+            "image": str(image) if image else None}
 
 
 def repl(port):
@@ -362,7 +435,8 @@ def repl(port):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="tools/deploy", description="Deploy helix_ipc to a board with mpremote, or open its REPL.")
-    ap.add_argument("command", nargs="?", default="deploy", choices=("deploy", "repl"))
+    ap.add_argument("command", nargs="?", default="deploy", choices=("deploy", "repl", "build"),
+                    help="deploy (default), repl, or build: only build into --build-dir (no board)")
     ap.add_argument("--board", default="", help="board profile: %s" % "|".join(board_names()))
     ap.add_argument("--port", default="", help="serial port (or a virtual board's tty)")
     ap.add_argument("--lib", help="package to deploy (default lib/helix_ipc)")
@@ -375,14 +449,21 @@ def main(argv=None):
                     help="compile with -O0 instead of -O3: tracebacks show line numbers (bytecode frames)")
     ap.add_argument("--force", action="store_true",
                     help="deploy even when the board's sys.platform is not the profile's")
+    ap.add_argument("--romfs", action="store_true",
+                    help="the library and firmware modules as one ROMFS image (firmware with a ROMFS partition)")
+    ap.add_argument("--partition", type=int, default=0, help="ROMFS partition (default 0)")
+    ap.add_argument("--arch", help="build: mpy-cross -march (default the profile's mpy_arch; x64 for the unix port)")
     args = ap.parse_args(argv)
     try:
         if args.command == "repl":
             repl(args.port)
+        elif args.command == "build":
+            build_only(args.board, lib_src=args.lib, firmware=args.firmware, out=args.build_dir, arch=args.arch,
+                       mpy_cross=args.mpy_cross, debug=args.debug, romfs=args.romfs)
         else:
             deploy(args.board, args.port, lib_src=args.lib, firmware=args.firmware, out=args.build_dir,
                    reset=args.reset, timeout=args.timeout, mpy_cross=args.mpy_cross, debug=args.debug,
-                   force=args.force)
+                   force=args.force, romfs=args.romfs, partition=args.partition)
     except DeployError as e:
         sys.stderr.write("deploy: error: %s\n" % e)
         return 1
