@@ -5,7 +5,8 @@
 #   (timed rows and object sizes, tools/bench/suite.py), fit (tools/bench/fit.py),
 #   footprint (tools/bench/footprint.py), frames (tools/bench/frames.py: bytecode functions
 #   whose frame is heap-allocated at every call), mqtt (tools/bench/mqtt_bench.py: events
-#   and request round trips through the local mosquitto against bare umqtt clients);
+#   and request round trips through the local mosquitto against bare umqtt clients),
+#   romfs (tools/bench/romfs_bench.py: import heap from a ROMFS image vs .mpy files);
 #   short names (channels, bus, ...) work too.
 #   No section: all of them. `--lib DIR`: measure the helix_ipc package under DIR
 #   instead of lib/ (e.g. an older tree, to compare). `--repeats N`: best of N repeats
@@ -74,6 +75,8 @@ MPY_GOAL = 20 * KB
 # the serial link (tools/bench/link_bench.py): board-side heap from .mpy, RTT over the vboard's pty
 OTHER_SECTIONS += ("link",)
 GOALS["link board side: import"] = ("mp", [("size", 8 * KB, "<= 8 KB (heap + native code)")])
+# ROMFS (tools/bench/romfs_bench.py): import heap from a ROMFS image vs .mpy files, same run
+OTHER_SECTIONS += ("romfs",)
 
 
 def log(msg):
@@ -188,6 +191,22 @@ def link_rows():
     return rows
 
 
+def romfs_rows():
+    # tools/bench/romfs_bench.py; a failure is a skipped row
+    sys.path.insert(0, str(HERE))
+    import romfs_bench
+
+    t0 = time.time()
+    try:
+        rows = romfs_bench.main()
+    except Exception as e:  # noqa: BLE001 - one failing section must not lose the others
+        rows = [{"name": "romfs vs files: import:all", "mode": "unix", "skipped": repr(e)}]
+    for r in rows:
+        r["group"] = "romfs"
+    log("  romfs: %.0f s" % (time.time() - t0))
+    return rows
+
+
 # -- judging ----------------------------------------------------------------------------
 
 def meets(kind, bound, r):
@@ -279,6 +298,9 @@ def cell(r):
         else:
             s += ", atomic"
         return s
+    if "romfs_bytes" in r:  # tools/bench/romfs_bench.py
+        return "%.1f KB from ROMFS vs %.1f KB from files (-%.0f%%)" % (
+            r["romfs_bytes"] / KB, r["files_bytes"] / KB, 100 * (1 - r["ratio"]))
     if "median_ms" in r:  # the link's round trips (tools/bench/link_bench.py)
         return "median %.2f ms, p99 %.2f ms (n=%d)" % (r["median_ms"], r["p99_ms"], r["n"])
     if "size_bytes" in r:
@@ -384,6 +406,8 @@ def main(argv):
             invalid["board"] = "board mode not proven: %s" % (board.get("problems") or "no MODE line")
     if not wanted or "link" in wanted:
         rows += link_rows()
+    if not wanted or "romfs" in wanted:
+        rows += romfs_rows()
     foot = None
     libdir = None
     if do_fit or do_foot:
