@@ -119,7 +119,7 @@ def test_publishing_outside_the_acl_gets_nowhere():
         mallory.c.publish("helix/B/event/tick", tick, 0, False)  # B's event, forged
         mallory.c.publish("helix/B/status", b"offline", 1, True)  # B's status, forged
         mallory.c.publish("helix/host/req/B", _request_bytes(1, "stats", Request("x", "get")), 1, False)  # in host's name
-        mallory.c.publish("helix/B/reply/host", wire.encode([2, 1, [0, b"fake"]]), 1, False)  # B's answer, forged
+        mallory.c.publish("helix/B/reply/host", wire.encode([2, 1, [0, wire.b64(b"fake")]]), 1, False)  # B's answer, forged
         # the others are unaffected: host asks B and gets B's real answer
         answers = []
         host.router.queue("B/stats", Request("me", "get", b"h"), answers.append)
@@ -218,7 +218,7 @@ def _request_bytes(cid, module, req):
     # what a requester's remote.Peer publishes: [REQ, correlation id, module, request]
     from helix_ipc import wire
 
-    return wire.encode([1, cid, module, [req.request_type, bytes(req.payload), req.priority]])
+    return wire.encode([1, cid, module, [req.request_type, wire.b64(req.payload), req.priority]])
 
 
 def test_a_request_delivered_twice_is_answered_once():
@@ -242,7 +242,7 @@ def test_a_request_delivered_twice_is_answered_once():
         # after it was made: the requester takes the first, counts the other late
         assert 1 <= len(replies) <= 2 and all(r == replies[0] for r in replies), replies
         msg = wire.decode(replies[0])
-        assert msg == [2, 77, [0, b"uptime=42;1"]]  # [RESP, id, Success(data)]
+        assert msg == [2, 77, [0, wire.b64(b"uptime=42;1")]]  # [RESP, id, Success(data as base64)]
         # a new id is a new request
         raw.c.publish("helix/A/req/B", _request_bytes(78, "stats", Request("x", "get", b"2")), 1, False)
         assert pump([b, raw], lambda: len(calls) == 2 and wire.decode(raw.msgs[-1][1])[1] == 78,
@@ -314,19 +314,19 @@ def test_a_malformed_payload_is_dropped_counted_and_never_executed():
         raw = Raw(broker, "A")
         raw.c.subscribe("helix/B/reply/A", 1)
         bad = [
-            ("helix/A/event/tick", b"\xff\x00garbage"),  # not CBOR
+            ("helix/A/event/tick", b"\xff\x00garbage"),  # not JSON
             ("helix/A/event/tick", code.encode()),  # code as text: never evaluated
-            ("helix/A/event/tick", wire.encode(code)),  # a CBOR str, not an event
+            ("helix/A/event/tick", wire.encode(code)),  # a JSON str, not an event
             ("helix/A/event/tick", wire.encode([99, 1, 2])),  # no such event kind
             ("helix/A/event/shutdown", wire.encode(wire.event_to_obj(Event.Tick(1, 1)))),  # wrong topic
             ("helix/A/event/tick", wire.encode(wire.event_to_obj(Event.Tick(1, 1)))[:-1]),  # truncated
             ("helix/A/req/B", wire.encode([1, 2, 3])),  # not a request
             ("helix/A/req/B", code.encode()),
             ("helix/A/req/B", _request_bytes(5, "stats", Request("x", "get"))[:-2]),  # truncated
-            ("helix/A/req/B", wire.encode([2, 5, [0, b"x"]])),  # an answer on the request topic
+            ("helix/A/req/B", wire.encode([2, 5, [0, wire.b64(b"x")]])),  # an answer on the request topic
             ("helix/A/req/B", wire.encode([4, [0, 6]])),  # a subscription announcement: not here
             ("helix/A/req/B", wire.encode([3, wire.event_to_obj(Event.Tick(1, 1))])),  # an event: not here
-            ("helix/A/reply/B", wire.encode([2, 5, [0, b"x"]])),  # an answer B never asked for
+            ("helix/A/reply/B", wire.encode([2, 5, [0, wire.b64(b"x")]])),  # an answer B never asked for
             ("helix/A/status", b"maybe"),
         ]
         for topic, payload in bad:
