@@ -104,12 +104,13 @@ link = helix_link.Link(s.router, s.bus, out.append, "unix", False, modules=s.hos
                        wake=asyncio.ThreadSafeFlag().set)
 s.host.load(helix_link.LinkModule())
 from helix_ipc import wire
-link.feed(wire.frame(wire.encode([0, 1, "host", 7, 4096, 0, []])))
-link.feed(wire.frame(wire.encode([1, 5, "nothere", ["get", b"", 1]])))  # answered at once (unknown module)
+from helix_ipc.link import VERSION
+link.feed(wire.frame(wire.encode([0, VERSION, "host", 7, 4096, 0, []])))
+link.feed(wire.frame(wire.encode([1, 5, "nothere", ["get", "", 1]])))  # answered at once (unknown module)
 link.tick()
 gc.collect()
 c = gc.mem_alloc()
-link.feed(wire.frame(wire.encode([1, 6, "link", ["stats", b"", 1]])))  # the status text
+link.feed(wire.frame(wire.encode([1, 6, "link", ["stats", "", 1]])))  # the status text
 s.router.process_mailbox(s.router.get_module_id("link"), 4)
 link.tick()
 gc.collect()
