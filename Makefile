@@ -87,7 +87,17 @@ FORCE  ?=
 VBOARD ?= unix
 
 deploy: venv
-	$(BIN)/python tools/deploy --board "$(BOARD)" --port "$(PORT)" $(if $(DEBUG),--debug) $(if $(FORCE),--force)
+	$(BIN)/python tools/deploy --board "$(BOARD)" --port "$(PORT)" $(if $(DEBUG),--debug) $(if $(FORCE),--force) $(if $(ROMFS),--romfs)
+
+# ROMFS (docs/romfs.md): `make deploy ROMFS=1 ...` puts the library and the firmware's
+# modules into one ROMFS image in the board's ROMFS partition (firmware built with
+# MICROPY_VFS_ROM and a partition); main.py, boot.py and the profile stay files.
+# `make romfs BOARD=...` only builds the image: build/deploy/$(BOARD)/helix.romfs.
+ROMFS ?=
+.PHONY: romfs
+
+romfs: venv
+	$(BIN)/python tools/deploy build --romfs --board "$(BOARD)" $(if $(DEBUG),--debug)
 
 repl: venv
 	$(BIN)/python tools/deploy repl --port "$(PORT)"
