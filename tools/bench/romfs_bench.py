@@ -37,12 +37,21 @@ exec(open(_dev).read(), {"__name__": "__main__", "__file__": _dev})
 '''
 
 
-def _image(folder, name):
+def _image(paths, name):
+    """A ROMFS image (OUT/name) holding these files and folders at its root, nothing else
+    (the .mpy folder also holds what other sections compiled)."""
+    import shutil
+
     import romfs
 
-    OUT.mkdir(parents=True, exist_ok=True)
+    stage = OUT / (name + ".d")
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for p in paths:
+        (shutil.copytree if p.is_dir() else shutil.copyfile)(p, stage / p.name)
     path = OUT / name
-    path.write_bytes(romfs.image(folder))
+    path.write_bytes(romfs.image(stage))
     return path
 
 
@@ -67,7 +76,7 @@ def link_rows():
 
     libdir, native, mpy = link_bench.compile_board_side()
     files = link_bench.heap_rows()
-    img = _image(libdir, "link.romfs")  # helix_ipc/*.mpy and helix_link.mpy, as libdir holds them
+    img = _image([Path(libdir) / "helix_ipc", Path(libdir) / "helix_link.mpy"], "link.romfs")  # as libdir holds them
     with _Patched(link_bench, DEVICE=MOUNT % str(img) + link_bench.DEVICE,
                   compile_board_side=lambda: ("/rom", native, mpy)):
         rom = link_bench.heap_rows()
@@ -78,7 +87,7 @@ def core_rows():
     import footprint
 
     libdir, _, native = footprint.compile_lib(footprint.HEAP_ARCH)
-    img = _image(libdir, "core.romfs")  # helix_ipc/*.mpy
+    img = _image([Path(libdir) / "helix_ipc"], "core.romfs")
     rows = {}
     for side, mount, where in (("files", "", str(libdir)), ("romfs", MOUNT % str(img), "/rom")):
         wrap = OUT / side
