@@ -410,3 +410,25 @@ def test_deploy_romfs_to_a_board_without_romfs_stops_before_copying():
             assert not b.exists("lib") and not b.exists("main.py")  # nothing copied
     finally:
         b.close()
+
+
+def test_the_partition_is_checked_before_anything_is_written():
+    # the rules deploy applies to the board's answer (HELIX-ROMFS <partitions> <size>)
+    if support.MICROPYTHON:
+        support.skip("host tool: tools/deploy runs under CPython")
+    sys.path.insert(0, ROOT)
+    from tools.deploy import romfs
+
+    assert romfs.parse_board_rom("None None") == (None, None)  # no vfs.rom_ioctl
+    assert romfs.parse_board_rom("1 131072") == (1, 131072)
+    assert romfs.parse_board_rom("1 -1") == (1, -1)  # no such partition
+    e = support.raises(romfs.RomfsError, romfs.check_fits, (None, None), 0, 10)
+    assert "MICROPY_VFS_ROM" in str(e) and "without --romfs" in str(e), e
+    e = support.raises(romfs.RomfsError, romfs.check_fits, (1, -1), 1, 10)
+    assert "no ROMFS partition 1" in str(e) and "has 1" in str(e), e
+    e = support.raises(romfs.RomfsError, romfs.check_fits, (0, -1), 0, 10)
+    assert "no ROMFS partition 0" in str(e), e
+    e = support.raises(romfs.RomfsError, romfs.check_fits, (1, 65536), 0, 65537)
+    assert "65537 B" in str(e) and "65536 B" in str(e), e
+    romfs.check_fits((1, 65536), 0, 65536)  # fits exactly
+    assert romfs.flash_args("/x/helix.romfs", 1) == ["resume", "romfs", "-p", "1", "deploy", "/x/helix.romfs"]

@@ -124,7 +124,8 @@ def check_fits(info, partition, nbytes):
         raise RomfsError("the board's firmware has no ROMFS (no vfs.rom_ioctl: built without MICROPY_VFS_ROM): "
                          "flash a build with a ROMFS partition, or deploy without --romfs / ROMFS=1")
     if size is None or size < 0:
-        raise RomfsError("the board has no ROMFS partition %d (it has %d): its firmware needs one" % (partition, n))
+        raise RomfsError("the board has no ROMFS partition %d (its firmware has %d): use --partition, or a firmware "
+                         "with one" % (partition, n))
     if nbytes > size:
         raise RomfsError("the image is %d B, ROMFS partition %d holds %d B" % (nbytes, partition, size))
 
