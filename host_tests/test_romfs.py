@@ -165,7 +165,7 @@ def test_firmware_runs_from_the_image():
                 s.service()
 
             _wait(lambda: host.state == "up" and board.state == "up", "the link up", _Stepper(step))
-            assert sorted(host.remote_modules) == ["heartbeat", "stats"], host.remote_modules
+            assert "stats" in host.remote_modules, host.remote_modules
             got = []
             host.peer.queue("stats", Request("h", "get_stats"), got.append)
             _wait(lambda: got, "the answer over the link", _Stepper(step))
