@@ -26,13 +26,11 @@
 #
 # Contexts: task context, one event loop. Nothing received is evaluated.
 
-from binascii import a2b_base64
-
 from . import wire
 from ._compat import const, ticks_diff, ticks_ms
 from .remote import Peer
 
-VERSION = const(1)
+VERSION = const(2)  # 2: JSON values, hex CRC frames (1 was CBOR in base64)
 HELLO = const(0)
 PING = const(5)
 PONG = const(6)
@@ -80,7 +78,7 @@ class Link(Peer):
         self.hello_ms = hello_ms
         self.modules = modules
         self.counts[_RTT:] = [None, None, None]
-        self._limit = (max_frame + 4) // 3 * 4 + 1  # base64 of payload + CRC, and a "\r"
+        self._limit = max_frame + 5  # payload, 4 hex digits of CRC and a "\r"
         self._buf = bytearray()
         self._in = False  # inside a frame
         self.session = (ticks_diff(ticks_ms(), 0) * 40503 + id(self)) & _MASK
@@ -147,18 +145,16 @@ class Link(Peer):
                 self._in = False
                 if buf and buf[-1] == 13:  # "\r" from a board's cooked output ("\n" -> "\r\n")
                     buf[-1:] = b""
-                try:
-                    b = a2b_base64(buf)  # type: ignore[arg-type]  # (a bytearray: fine on both)
-                except ValueError:  # binascii.Error
-                    b = b""
-                if len(b) < 2:
+                if len(buf) < 5:  # a payload and 4 hex digits of CRC at least
                     self._count(_BAD_FRAMES)
-                elif wire.crc16(memoryview(b)[:-2]) != (b[-2] << 8 | b[-1]):
+                elif len(buf) >= self._limit:  # (the limit had room for the "\r")
+                    self._count(_OVERSIZE)
+                elif b"%04x" % wire.crc16(memoryview(buf)[:-4]) != buf[-4:]:
                     self._count(_CRC_ERRORS)
                 else:
                     self._count(_FRAMES_IN)
                     self._rx = ticks_ms()
-                    self.receive(b[:-2])
+                    self.receive(bytes(buf[:-4]))
         except MemoryError as e:  # these bytes are lost (counted); reading resyncs at the next "~"
             self._in = False
             self._count(_MEMORY_ERRORS, "frame", e)
@@ -197,6 +193,8 @@ class Link(Peer):
         n = len(msg)
         if k == HELLO and n == 7:
             _, version, name, session, max_frame, reply, mods = msg
+            if type(version) is not int or not isinstance(name, str):
+                raise wire.WireError("HELLO")
             if version != VERSION:
                 self.error = "version mismatch: %r speaks link version %r, %s speaks %d" % (
                     name, version, self.name, VERSION)
@@ -208,12 +206,11 @@ class Link(Peer):
                 if self.on_state is not None:
                     self.on_state(self)
                 return
-            if not isinstance(name, str) or type(session) is not int or type(max_frame) is not int or \
-                    not isinstance(mods, list):
-                raise wire._bad("HELLO")
+            if type(session) is not int or type(max_frame) is not int or not isinstance(mods, list):
+                raise wire.WireError("HELLO")
             for m in mods:  # module names
                 if not isinstance(m, str):
-                    raise wire._bad("HELLO")
+                    raise wire.WireError("HELLO")
             if self.state == "up" and session != self.remote_session:
                 self._down(name + " restarted")
             if not reply:
@@ -228,7 +225,7 @@ class Link(Peer):
                 if self.on_state is not None:
                     self.on_state(self)
                 self.connected(name, max_frame)
-        elif k == PING and n == 2:
+        elif k == PING and n == 2 and type(msg[1]) is int:
             self._say([PONG, msg[1]])
         elif k == PONG and n == 2 and type(msg[1]) is int:
             r = ticks_diff(ticks_ms(), msg[1])
@@ -239,7 +236,7 @@ class Link(Peer):
         elif k == BYE:
             self._down("%s left" % self.remote)
         else:
-            raise wire._bad("message")
+            raise wire.WireError("message")
 
     def _down(self, reason):
         if self.state == "up":

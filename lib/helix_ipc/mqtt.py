@@ -65,8 +65,8 @@ _BACKOFF_MAX = 5000
 _ONLINE = b"online"
 _OFFLINE = b"offline"
 _DEFAULT_PORT = 1883
-_REQ_HEAD = b"\x84\x01"  # CBOR of a 4-list starting with REQ (1): [REQ, cid, module, req]
-_RESP_HEAD = b"\x83\x02"  # a 3-list starting with RESP (2): [RESP, cid, response]
+_REQ_HEAD = b"[1,"  # wire.encode of a list starting with REQ (1): [REQ, cid, module, req]
+_RESP_HEAD = b"[2,"  # a list starting with RESP (2): [RESP, cid, response]
 _COUNTERS = ("connects", "disconnects", "refused", "published", "received", "events_out",
              "events_in", "malformed", "queue_dropped", "inbox_dropped", "not_sent")
 _PEER_SUMS = ("requests_out", "requests_in", "responses_out", "responses_in", "duplicates",
@@ -487,7 +487,7 @@ class Bridge:
             elif kind == "status":
                 self._status_in(src, payload)
             elif kind == "req":
-                if payload[:2] != _REQ_HEAD:
+                if payload[:3] != _REQ_HEAD:
                     raise ValueError("not a request")
                 p = self.link(src)
                 if p.remote is None:
@@ -495,7 +495,7 @@ class Bridge:
                 p.receive(payload)  # counts what is malformed itself
             elif kind == "reply":
                 p = self.links.get(src)
-                if payload[:2] != _RESP_HEAD or p is None:
+                if payload[:3] != _RESP_HEAD or p is None:
                     raise ValueError("not an answer to a request of ours")
                 p.receive(payload)
             else:
@@ -544,7 +544,7 @@ class _Out:
         self.reply = bridge.prefix + "reply/" + node
 
     def send(self, payload):
-        head = payload[:2]
+        head = payload[:3]
         if head == _REQ_HEAD:
             self.bridge._put(self.req, payload, 1, False)
         elif head == _RESP_HEAD:

@@ -191,7 +191,7 @@ class Peer:
         try:
             msg = wire.decode(payload)
             if not isinstance(msg, list) or not msg or type(msg[0]) is not int:
-                raise wire._bad("message")
+                raise wire.WireError("message")
             self._count(_RECEIVED)
             k = msg[0]
             n = len(msg)
@@ -251,7 +251,7 @@ class Peer:
             elif self.control is not None and not REQ <= k <= SUBS:
                 self.control(msg)
             else:
-                raise wire._bad("message")
+                raise wire.WireError("message")
         except wire.WireError as e:
             self._count(_MALFORMED, "message", e)
         except MemoryError as e:  # this message is lost (counted); the peer goes on

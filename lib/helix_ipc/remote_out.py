@@ -32,8 +32,8 @@ def topic_to_obj(topic):
 
 
 def request_to_obj(req):
-    """[request_type, payload, priority]."""
-    return [req.request_type, bytes(req.payload), req.priority]
+    """[request_type, payload (base64 text), priority]."""
+    return [req.request_type, wire.b64(req.payload), req.priority]
 
 
 def obj_to_response(obj):
@@ -41,8 +41,8 @@ def obj_to_response(obj):
     if obj == [3]:
         return Response.NOT_SUPPORTED
     if isinstance(obj, list) and len(obj) == 2 and obj[0] in (0, 1, 2) and type(obj[0]) is int and \
-            isinstance(obj[1], bytes if obj[0] == 0 else str):
-        return (Response.Success, Response.Rejected, Response.Error)[obj[0]](obj[1])
+            isinstance(obj[1], str):
+        return (Response.Success, Response.Rejected, Response.Error)[obj[0]](wire.unb64(obj[1]) if obj[0] == 0 else obj[1])
     raise wire.WireError("wire: bad response")
 
 
