@@ -192,6 +192,25 @@ def test_garbage_and_bad_session_messages_are_counted():
     assert ln.board.state == "up"
 
 
+def test_deep_nesting_in_session_messages_is_malformed_not_a_crash():
+    # json.loads builds deep nesting iteratively on MicroPython; echoing it (PING) or
+    # formatting it (a HELLO's name in the mismatch text) would recurse past the C stack
+    # (RuntimeError out of feed on MicroPython, the board's reader task gone)
+    ln = Line()
+    ln.board = ln.new_board(max_frame=4096)  # frames that large are fine for it
+    ln.step()
+    assert ln.board.state == "up"
+    deep = b"[" * 1500 + b"]" * 1500
+    for payload in (b"[5, " + deep + b"]", b"[0, 99, " + deep + b", 1, 512, 0, []]",
+                    b"[0, " + deep + b", \"x\", 1, 512, 0, []]"):
+        ln.board.feed(wire.frame(payload))
+    assert ln.board.peer.malformed == 3 and ln.board.state == "up"
+    got = []
+    ln.host.peer.queue("stats", Request("h", "get", b"1"), got.append)
+    ln.step()
+    assert got == [Response.Success(b"ok:1")]
+
+
 def test_fuzz_board_side_feed_never_raises_or_runs_anything():
     # random bytes, random JSON-ish text and random bytes framed with good CRCs, and
     # message-shaped values into a board Link: only counters move; the one registered

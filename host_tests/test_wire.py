@@ -198,6 +198,15 @@ def test_events_round_trip():
     raises(TypeError, wire.event_to_obj, "tick")
 
 
+def test_an_event_field_of_another_type_is_a_type_error_not_sent():
+    # the event classes do not check their int fields; MicroPython's json would write an
+    # object as <object> and bytes as a string: event_to_obj refuses them on both
+    for ev in (Event.Tick(object(), 1), Event.Tick(b"ab", 1), Event.Tick(1.5, 1), Event.Tick("5", 1),
+               Event.MemoryPressure(1, bytearray(b"x")), Event.ProcessExited(5, None), Event.Interrupt([1], 0)):
+        raises(TypeError, wire.event_to_obj, ev)
+    assert wire.event_to_obj(Event.CpuHotplug(1, True)) == [3, 1, True]
+
+
 def test_bad_events_are_wire_errors():
     for o in ([], [8], [-1], ["Tick", 1, 2], [0, 1], [0, 1, 2, 3], [0, "1", 2], [0, None, 2], [0, 1.5, 2],
               [0, [1], 2], [0.0, 1, 2], [2, 9, 100], [7, "", ""], [7, "n", "a"], [7, "n", 5], [7, "n", None],
@@ -302,6 +311,9 @@ def test_deframer_drops_and_counts_bad_frames_and_resyncs():
     assert d.feed(b"~\n~AA\n~!!!!\n~ffff\n") == [] and d.malformed == 5  # shorter than 5 bytes
     assert d.feed(b"~\r\n") == [] and d.malformed == 6
     assert d.feed(good) == [b'"good"'] and d.frames == 4
+    for end in (b"\n", b"\r\n"):  # one byte over max_frame: oversize, with or without the "\r"
+        d1 = Deframer(16)
+        assert d1.feed(wire.frame(b"x" * 17).replace(b"\n", end)) == [] and d1.oversize == 1, end
     for end in (b"\n", b"\r\n"):  # exactly max_frame: fine
         d2 = Deframer(16)
         assert d2.feed(wire.frame(b"x" * 16).replace(b"\n", end)) == [b"x" * 16] and d2.errors() == 0
