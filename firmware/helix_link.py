@@ -4,10 +4,10 @@
 #   asyncio.create_task(helix_link.serve(system))   # in the firmware's async main()
 #
 # serves the REPL's own line (sys.stdin/sys.stdout) and, when the board profile names
-# one (`"link_uart": {"id": 1, "baudrate": 115200, "tx": 4, "rx": 5}`), a machine.UART
-# as a second line, and with `"link_usb_cdc": True` a second USB CDC interface (rp2 and
-# other ports with machine.USBDevice; micropython-lib's usb-device-cdc: helix_link_cdc.py)
-# served through the same serve_line once the host opens it. Frames are printable text
+# them, second lines through the same serve_line: a machine.UART (`"link_uart": {...}`,
+# helix_link_uart.py) and, with `"link_usb_cdc": True`, a second USB CDC interface (rp2
+# and other ports with machine.USBDevice; micropython-lib's usb-device-cdc:
+# helix_link_cdc.py) once the host opens it. Each is imported only when asked for. Frames are printable text
 # ("~...\n", see docs/link.md): no byte of one is Ctrl-C, so Ctrl-C still stops main.py
 # and gives the REPL back; REPL output and print()s between frames are skipped by the
 # host. While no host is connected the board writes nothing onto the line but one HELLO
@@ -48,32 +48,23 @@ async def serve(system, name=None):
     """Serve the link on the REPL line, on the profile's link_uart if it names one and on
     a second USB CDC interface if link_usb_cdc is True. Runs until cancelled (or the REPL
     line's input ends)."""
-    import asyncio
-
     from helix_ipc import board
 
     p = board.profile()
     name = name or p["name"]
     if system.host.get("link") is None:
         system.host.load(LinkModule())
-    u = p.get("link_uart")
-    if u:
-        from helix_ipc._compat import machine_module
+    n = 0  # second lines served; each one's module is loaded only when the profile asks
+    if p.get("link_uart"):
+        from helix_link_uart import start
 
-        m = machine_module()
-        pins = {}
-        for k in ("tx", "rx"):  # pin numbers, where the port needs them (rp2); else its defaults
-            if u.get(k) is not None:
-                pins[k] = m.Pin(u[k])
-        uart = m.UART(u["id"], u.get("baudrate", 115200), **pins)
-        asyncio.create_task(serve_line(system, uart, uart, name, "uart"))
-    cdc = None
-    if p.get("link_usb_cdc"):  # the code for it is loaded only then
+        n += start(system, name, p["link_uart"]) is not None
+    if p.get("link_usb_cdc"):
         from helix_link_cdc import start
 
-        cdc = start(system, name)
+        n += start(system, name) is not None
     if "aiorepl" in sys.modules:  # aiorepl reads the REPL line: two readers of one line cannot share it
-        print("helix_link: aiorepl has the REPL line; the link %s" % ("is on a second line" if u or cdc else "is not served"))
+        print("helix_link: aiorepl has the REPL line; the link is on %d other line(s)" % n)
         return
     await serve_line(system, sys.stdin.buffer, sys.stdout.buffer, name, "repl")
 

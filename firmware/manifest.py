@@ -14,3 +14,4 @@ if options.firmware:
     module("hx.py", opt=3)
     module("helix_link.py", opt=3)
     module("helix_link_cdc.py", opt=3)  # only imported with the profile's link_usb_cdc
+    module("helix_link_uart.py", opt=3)  # only imported with the profile's link_uart
