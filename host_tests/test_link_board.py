@@ -384,6 +384,50 @@ def test_a_second_line_is_served_next_to_the_repl_line():
         os.close(s)
 
 
+def test_a_profile_link_uart_is_served_through_helix_link_uart():
+    # a profile naming a link_uart: helix_link.serve imports helix_link_uart, which opens
+    # machine.UART(id, baudrate, tx=Pin(tx), rx=Pin(rx)) and serves it next to the REPL
+    # line. The host's machine has no UART: a stand-in checks the arguments it is given
+    # and opens a pty instead (what it does not prove: a real UART's buffers and timing)
+    _skip()
+    import os
+    import tty
+
+    from helix_ipc import Request
+    from tools.link.faultpty import FaultPty
+    from tools.link.vboard import board_files
+
+    m, s = os.openpty()
+    tty.setraw(m)
+    tty.setraw(s)
+    path = "/" + "../" * 24 + os.ttyname(s).lstrip("/")  # the host's pty, from the board's "/"
+    extra = ("import machine, helix_ipc.board as hb\n"
+             "def _uart(id, baudrate, tx=None, rx=None):\n"
+             "    if (id, baudrate, type(tx), type(rx)) != (1, 9600, machine.Pin, machine.Pin):\n"
+             "        raise ValueError('UART(%%r, %%r, tx=%%r, rx=%%r)' %% (id, baudrate, tx, rx))\n"
+             "    return open(%r, 'r+b')\n"
+             "machine.UART = _uart\n"
+             "p = dict(hb.profile())\n"
+             "p['link_uart'] = {'id': 1, 'baudrate': 9600, 'tx': 4, 'rx': 5}\n"
+             "hb.set_profile(p)" % path)
+    files = board_files(1, extra)
+    files["helix_link_uart.py"] = open(os.path.join(os.path.dirname(__file__), "..", "firmware",
+                                                    "helix_link_uart.py")).read()
+    fp = FaultPty(m).start()
+    try:
+        with LinkedBoard(files=files) as b:
+            hl2 = b.connect(fp.port, extra=True, name="host2")
+            assert hl2.peer.remote == "unix"
+            r = b.call(hl2.router.request("pico/probe", Request("t", "echo", b"uart"), 3000))
+            assert r.data == b"uart"
+            assert b.request("pico/probe", "echo", b"repl").data == b"repl"  # the REPL line still served
+            text = b.request("pico/link", "stats").data.decode()
+            assert "uart: link unix: up to host2" in text and "repl: link unix: up to host" in text, text
+    finally:
+        fp.stop()
+        os.close(s)
+
+
 def test_ctrl_c_still_stops_main_and_the_repl_is_usable_after_the_host_left():
     # frames never hold 0x03: Ctrl-C stops main.py as ever, the REPL answers, and the
     # link's status says it is no longer served
