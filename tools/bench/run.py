@@ -75,8 +75,10 @@ MPY_GOAL = 20 * KB
 # the serial link (tools/bench/link_bench.py): board-side heap from .mpy, RTT over the vboard's pty
 OTHER_SECTIONS += ("link",)
 GOALS["link board side: import"] = ("mp", [("size", 8 * KB, "<= 8 KB (heap + native code)")])
-# ROMFS (tools/bench/romfs_bench.py): import heap from a ROMFS image vs .mpy files, same run
+# ROMFS (tools/bench/romfs_bench.py): import heap from a ROMFS image vs .mpy files, same run;
+# the link's goal judged on both ways of deploying the same .mpy files (make deploy / ROMFS=1)
 OTHER_SECTIONS += ("romfs",)
+GOALS["romfs vs files: link board side: import"] = ("mp", [("size", 8 * KB, "<= 8 KB from a ROMFS image")])
 
 
 def log(msg):
@@ -203,6 +205,8 @@ def romfs_rows():
         rows = [{"name": "romfs vs files: import:all", "mode": "unix", "skipped": repr(e)}]
     for r in rows:
         r["group"] = "romfs"
+        if "romfs_bytes" in r:
+            r["size_bytes"] = r["romfs_bytes"]  # (judged on the ROMFS figure; the files one is its own row)
     log("  romfs: %.0f s" % (time.time() - t0))
     return rows
 
