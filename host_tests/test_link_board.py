@@ -130,6 +130,18 @@ def _mismatch():
     return rc, err
 
 
+def test_text_outside_the_basic_plane_crosses_to_the_board_and_back():
+    # the host (CPython) writes "\U0001F600" as raw UTF-8, not as a \ud83d\ude00 pair that
+    # MicroPython's json would keep as two surrogate halves: the board looks the name up as
+    # sent and names it, unchanged, in its answer
+    _skip()
+    from helix_ipc import Request
+
+    with LinkedBoard() as b:
+        r = b.call(b.link.request("probe\U0001F600", Request("t", "echo\U0001F600", b"x"), 3000))
+        assert not r.is_success and r.message.startswith("probe\U0001F600: "), r
+
+
 def test_repl_output_between_frames():
     _skip()
     with LinkedBoard() as b:

@@ -52,6 +52,23 @@ def test_codec_round_trips_plain_values():
     assert wire.decode(b"[1,2]") == [1, 2] and wire.decode(b"[ 1 , 2 ]") == [1, 2]
 
 
+def test_text_goes_as_raw_utf8_on_both_interpreters():
+    # the same bytes from CPython and MicroPython: CPython's json would write a character
+    # outside the basic plane as a \ud83d\ude00 pair, which MicroPython's json does not
+    # join back (a board would get two surrogate halves); raw UTF-8 every json reads
+    for text in ("t\U0001F600", "\u00e9", "\u4e2d\u6587", "a\u2028b"):
+        b = wire.encode([text])
+        assert b == b'["' + text.encode() + b'"]', (text, b)
+        assert wire.decode(b) == [text]
+    assert wire.decode(b'["t\xf0\x9f\x98\x80"]') == ["t\U0001F600"]  # what CPython sends, read back
+    # a lone surrogate (only a received \ud800 escape makes one): written as it is, no
+    # exception in the sender (CPython's str.encode would raise without surrogatepass), and
+    # both interpreters' json read it back
+    lone = b'["x\xed\xa0\x80"]'
+    assert wire.encode(["x\ud800"]) == lone
+    assert wire.decode(lone) == ["x\ud800"]
+
+
 def test_tilde_is_always_escaped_and_decodes_back():
     for s in _strings():
         for v in (s, [s], [1, [s, s], "~"]):

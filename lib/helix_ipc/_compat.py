@@ -1,6 +1,6 @@
 # helix_ipc._compat: the one place that knows which interpreter we run on.
 #
-# Every shim lives here: const, schedule, ticks_*, disable_irq/enable_irq, locks,
+# Every shim lives here: const, schedule, ticks_*, disable_irq/enable_irq, locks, json_text,
 # heap_lock, and `micropython` itself for the `@micropython.native` decorator. No other
 # module imports `machine` or `micropython` on its own.
 # Importing this module creates no objects on the hardware and starts nothing.
@@ -89,6 +89,18 @@ except ImportError:
 
     def enable_irq(state):  # type: ignore[misc]
         pass
+
+
+# JSON text with non-ASCII characters as they are (helix_ipc.wire): CPython's json would
+# write a character outside the basic plane as a \ud83d\ude00 pair, which MicroPython's
+# json does not join back; MicroPython writes raw UTF-8 itself (and takes no ensure_ascii).
+if IS_MICROPYTHON:
+    from json import dumps as json_text
+else:
+    import json as _json
+
+    def json_text(x):  # type: ignore[no-redef]
+        return _json.dumps(x, ensure_ascii=False)  # type: ignore[call-overload]
 
 
 def machine_module():
