@@ -4,7 +4,7 @@
 from support import raises
 
 from helix_ipc import Event, EventBus, EventSubscription, EventTopic, MessageRouter, Request, Response, Timeout
-from helix_ipc import remote, wire
+from helix_ipc import remote, remote_out, wire
 
 
 class Pair:
@@ -285,11 +285,11 @@ def test_link_lost_fails_pending_and_stops_forwarding():
         asyncio.create_task(drop())
         try:
             await p.host.request("stats", Request("h", "get"), timeout_ms=5000)
-        except remote.LinkDown as e:
+        except remote_out.LinkDown as e:
             return e
 
     e = asyncio.run(main())
-    assert isinstance(e, remote.LinkDown) and "board reset" in str(e)
+    assert isinstance(e, remote_out.LinkDown) and "board reset" in str(e)
     assert len(got) == 1 and "lost: board reset" in got[0].message
     assert p.host.link_failures == 2 and p.host.stats()["pending"] == 0
     # not connected: fails at once

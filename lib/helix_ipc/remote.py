@@ -70,10 +70,6 @@ _EVENTS_UNWANTED = const(18)
 _EVENTS_DROPPED = const(19)
 
 
-class LinkDown(IpcError):
-    """The remote node is not connected (or the connection was lost mid-request)."""
-
-
 class Peer:
     """The local side of one remote node: `Peer(router, bus, send, name="local",
     prefix="", out_capacity=16, timeout_ms=10000, wake=None)`.
@@ -285,7 +281,7 @@ class Peer:
 
     def disconnected(self, reason):
         """The other node is gone: every pending request fails (Response.Error, or
-        LinkDown for peer.request), forwarding stops until it announces again."""
+        remote_out.LinkDown for peer.request), forwarding stops until it announces again."""
         was = self.remote
         self.remote = None
         self.remote_wants = ()

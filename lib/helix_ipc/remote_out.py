@@ -6,9 +6,10 @@
 
 from . import wire
 from ._compat import const, ticks_add, ticks_diff, ticks_ms
+from .errors import IpcError
 from .events import EventTopic
 from .messages import Response
-from .remote import EVT, REQ, SUBS, LinkDown, Peer
+from .remote import EVT, REQ, SUBS, Peer
 
 # indices into Peer.counts (remote.NAMES)
 _REQUESTS_OUT = const(6)
@@ -20,6 +21,11 @@ _EVENTS_OUT = const(16)
 _EVENTS_UNWANTED = const(18)
 _MALFORMED = const(2)
 _MASK = const((1 << 29) - 1)
+
+
+class LinkDown(IpcError):
+    """The remote node is not connected (or the connection was lost mid-request):
+    raised by peer.request. (Here, not in remote: only the requesting half raises it.)"""
 
 
 # -- the requester's conversions (wire.py has the answerer's) ---------------------------------

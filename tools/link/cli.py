@@ -55,7 +55,7 @@ def event_line(ev):
 
 async def _ask(hl, args):
     from helix_ipc import Request, Timeout
-    from helix_ipc.remote import LinkDown
+    from helix_ipc.remote_out import LinkDown
 
     req = Request(hl.link.name, args.request_type, (args.payload or "").encode())
     try:
