@@ -7,8 +7,8 @@
 # them, second lines through the same serve_line: a machine.UART (`"link_uart": {...}`,
 # helix_link_uart.py) and, with `"link_usb_cdc": True`, a second USB CDC interface (rp2
 # and other ports with machine.USBDevice; micropython-lib's usb-device-cdc:
-# helix_link_cdc.py) once the host opens it. Each is imported only when asked for. Frames are printable text
-# ("~...\n", see docs/link.md): no byte of one is Ctrl-C, so Ctrl-C still stops main.py
+# helix_link_cdc.py) once the host opens it. Each is imported only when asked for.
+# Frames are text ("~...\n", see docs/link.md): no byte of one is Ctrl-C, so Ctrl-C still stops main.py
 # and gives the REPL back; REPL output and print()s between frames are skipped by the
 # host. While no host is connected the board writes nothing onto the line but one HELLO
 # when serve() starts. The module "link" it loads answers "status" (hx.status()'s text)
