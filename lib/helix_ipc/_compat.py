@@ -94,13 +94,16 @@ except ImportError:
 # JSON text with non-ASCII characters as they are (helix_ipc.wire): CPython's json would
 # write a character outside the basic plane as a \ud83d\ude00 pair, which MicroPython's
 # json does not join back; MicroPython writes raw UTF-8 itself (and takes no ensure_ascii).
+# (CPython: json is imported on the first call, not with the core: it pulls in re, enum,
+# collections and _thread, which the core must import without.)
 if IS_MICROPYTHON:
     from json import dumps as json_text
 else:
-    import json as _json
 
     def json_text(x):  # type: ignore[no-redef]
-        return _json.dumps(x, ensure_ascii=False)  # type: ignore[call-overload]
+        import json
+
+        return json.dumps(x, ensure_ascii=False)  # type: ignore[call-overload]
 
 
 def machine_module():
