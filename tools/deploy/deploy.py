@@ -38,6 +38,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+try:
+    from . import romfs as _rom  # tools/deploy/romfs.py: the ROMFS image (--romfs)
+except ImportError:  # deploy.py imported as a top-level module (tools/deploy on sys.path)
+    import romfs as _rom  # type: ignore[no-redef]
+
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = Path(__file__).resolve().parent / "device"
 FIRMWARE_HOST_ONLY = ("manifest.py", "package.json")
@@ -280,13 +285,6 @@ def check_abi(board_mpy, version, native):
                 ARCH_NAMES.get(arch, arch), version, sub, ARCH_NAMES.get(board_arch, board_arch), board_ver, board_sub))
 
 
-def _romfs():
-    try:
-        from . import romfs
-    except ImportError:  # deploy.py imported as a top-level module (tools/deploy on sys.path)
-        import romfs
-    return romfs
-
 
 def _plan(board, lib_src, firmware, out, romfs):
     """(profile, file entries, image entries, shadowed paths, library folder on the
@@ -296,8 +294,8 @@ def _plan(board, lib_src, firmware, out, romfs):
     rom, shadowed = [], []
     if romfs:
         try:
-            entries, rom, shadowed = _romfs().plan(entries, out)
-        except _romfs().RomfsError as e:
+            entries, rom, shadowed = _rom.plan(entries, out)
+        except _rom.RomfsError as e:
             raise DeployError(str(e))
     return profile, entries, rom, shadowed, pkg_dir
 
@@ -308,8 +306,8 @@ def _build(entries, rom, out, arch, flags, mpy_cross):
     items, version, native = build(entries + rom, out, arch, flags, mpy_cross)
     if not rom:
         return items, version, native, None
-    items = [it for it in items if not it.remote.startswith(_romfs().ROM + "/")]
-    return items, version, native, _romfs().write_image(out)
+    items = [it for it in items if not it.remote.startswith(_rom.ROM + "/")]
+    return items, version, native, _rom.write_image(out)
 
 
 def build_only(board, lib_src=None, firmware=None, out=None, arch=None, mpy_cross=None, say=print, debug=False,
@@ -356,11 +354,11 @@ def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", tim
         probe["version"], probe["platform"], probe["machine"], "?" if mpy is None else "%d.%d" % (mpy & 0xFF, (mpy >> 8) & 3)))
     check_platform(board, profile, probe["platform"], force, say)
     if romfs:  # before anything is built or written: does the firmware have the partition?
-        text = run_mpremote(port, ["resume", "exec", _romfs().board_rom_code(partition)], timeout, "romfs query")
-        rom_info = _romfs().parse_board_rom(_marker_line(text, "HELIX-ROMFS", "romfs query"))
+        text = run_mpremote(port, ["resume", "exec", _rom.board_rom_code(partition)], timeout, "romfs query")
+        rom_info = _rom.parse_board_rom(_marker_line(text, "HELIX-ROMFS", "romfs query"))
         try:
-            _romfs().check_fits(rom_info, partition, 0)
-        except _romfs().RomfsError as e:
+            _rom.check_fits(rom_info, partition, 0)
+        except _rom.RomfsError as e:
             raise DeployError(str(e))
     # The profile's architecture; a profile without one (the host's) gets native code
     # compiled for the architecture the board itself reports.
@@ -373,8 +371,8 @@ def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", tim
     check_abi(mpy, version, native)
     if image:
         try:
-            _romfs().check_fits(rom_info, partition, image.stat().st_size)
-        except _romfs().RomfsError as e:
+            _rom.check_fits(rom_info, partition, image.stat().st_size)
+        except _rom.RomfsError as e:
             raise DeployError(str(e))
     for d, kind in probe["dirs"].items():
         if kind == "f":
@@ -396,7 +394,7 @@ def deploy(board, port, lib_src=None, firmware=None, out=None, reset="hard", tim
         say("deploy: %d staged file(s) left by an interrupted deploy (removed)" % len(leftovers))
 
     if image:  # first: should it fail, the files on the board are as they were
-        run_mpremote(port, _romfs().flash_args(image, partition), timeout + len(rom), "romfs deploy")
+        run_mpremote(port, _rom.flash_args(image, partition), timeout + len(rom), "romfs deploy")
         say("deploy: ROMFS image written to partition %d (%d B, %d modules)" % (
             partition, image.stat().st_size, len(rom)))
     chain = ["resume"]
