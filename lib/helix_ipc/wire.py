@@ -156,10 +156,12 @@ _CRC_T = (0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50A5, 0x60C6, 0x70E7, 0x8108
 
 def crc16(data, crc=0xFFFF):
     """CRC-16/CCITT-FALSE of data (crc16(b"123456789") == 0x29B1)."""
-    t = _CRC_T
+    # (the table read as a global and the lookup first: 11 words of frame state, so the
+    # frame stays on the C stack; with a local for the table it was 13, a heap frame of
+    # ~145 B on every call, twice per frame; ~10% slower per byte, measured on the unix port)
     for b in data:
-        crc = ((crc << 4) & 0xFFFF) ^ t[(crc >> 12) ^ (b >> 4)]
-        crc = ((crc << 4) & 0xFFFF) ^ t[(crc >> 12) ^ (b & 15)]
+        crc = _CRC_T[crc >> 12 ^ b >> 4] ^ crc << 4 & 0xFFFF
+        crc = _CRC_T[crc >> 12 ^ b & 15] ^ crc << 4 & 0xFFFF
     return crc
 
 
