@@ -251,3 +251,49 @@ def test_a_tick_handler_that_stops_the_source_ends_its_pump():
     assert asyncio.run(main()) is True
     assert not src.stats().running and src._pump is None
     assert q._schedule is own and len(seen) >= 3
+
+
+def test_a_ctrl_c_out_of_the_loop_leaves_the_ring_its_own_scheduler():
+    # A KeyboardInterrupt leaves asyncio.run() with the pump task still queued: MicroPython's
+    # asyncio never runs its finally (a fresh loop drops it, as helix_app.run does). stop()
+    # gives the ring its scheduler back itself, so the source started again outside asyncio
+    # (hx.start() after a Ctrl-C) delivers through it.
+    support.need_threads()
+    import asyncio
+    import sys
+
+    m = hostmachine("rp2")
+    bus = EventBus(isr_capacity=32)
+    counter = Counter(bus)
+    q = bus._isr
+    own = q._schedule
+    src = TickSource(HZ, bus, machine=m, profile=load_profile("rp2040"))
+
+    async def main():
+        src.start()
+        assert src._pump is not None
+        await asyncio.sleep(0.1)
+        raise KeyboardInterrupt  # what Ctrl-C raises in the running code
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    src.stop()
+    if sys.implementation.name == "micropython":
+        asyncio.new_event_loop()
+    assert q._schedule is own  # (a drain of what was left may be pending on it)
+    before = counter.n
+    # no loop running: the scheduler (or bus.poll()) delivers. (MicroPython's asyncio still
+    # names the interrupted task current: start() makes a pump task no loop runs, which
+    # never takes the ring's drain.)
+    src.start()
+    try:
+        for _ in range(50):
+            time.sleep(0.01)
+            if own is None:
+                bus.poll()
+    finally:
+        src.stop()
+    bus.poll()
+    assert counter.n - before >= 10 and bus.isr_stats().dropped == 0, (counter.n, before, bus.isr_stats())

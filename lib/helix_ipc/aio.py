@@ -301,10 +301,7 @@ def pump(bus):
     callbacks inside a blocking poll); on a board it moves the drain into a task, off the
     schedule queue. The last pump to end gives the ring its scheduler back."""
     _aio()
-    return _pump(bus, _FOREVER)
-
-
-_FOREVER = [True]  # bus.pump()'s `alive`: it ends only when cancelled
+    return _pump(bus, [True, None])
 
 
 class _Pumps:
@@ -317,15 +314,15 @@ class _Pumps:
 
 
 async def _pump(bus, alive):
-    # alive[0] False ends it too: how a TickSource stopped from a handler the pump itself
-    # runs ends it (asyncio cannot cancel the running task)
+    # alive: [runs, its waiting node while it stands in for the scheduler]. alive[0] False
+    # ends it too: how a TickSource stopped from a handler the pump itself runs ends it
+    # (asyncio cannot cancel the running task).
     asyncio = _aio()
     q = bus._isr
     p = getattr(q, "_pumps", None)
     if p is None:
         p = q._pumps = _Pumps(q)
-    ws = p.waiters
-    node = ws.add()
+    node = alive[1] = p.waiters.add()
     if q._schedule is not p.schedule:  # the first pump: drains are asked of the pumps now
         q._schedule = p.schedule
         q._pending = False
@@ -337,24 +334,37 @@ async def _pump(bus, alive):
             q.poll(0)  # as a scheduled drain: at most DRAIN_BATCH; the rest asks again
             await asyncio.sleep(0)
     finally:
-        ws.remove(node)
-        if ws.head is None:  # the last pump: the ring's own scheduler again
-            q._schedule = p.saved
-            q._pending = p.saved is None  # no scheduler: "always pending", poll() drains
-            if p.saved is not None and len(q):
-                q._kick()  # what is left goes to micropython.schedule
+        end_pump(bus, alive)
+
+
+def end_pump(bus, alive):
+    # Ends a pump started with `alive` (its next turn returns) and takes it off the ring
+    # now; the last one gives the ring its own scheduler back. Idempotent. Called by the
+    # pump's finally and by TickSource.stop(): a KeyboardInterrupt out of asyncio.run()
+    # leaves the pump task queued, and MicroPython's asyncio never runs its finally.
+    alive[0] = False
+    node = alive[1]
+    if node is None:  # never ran, or already ended
+        return
+    alive[1] = None
+    q = bus._isr
+    p = q._pumps
+    ws = p.waiters
+    ws.remove(node)
+    if ws.head is None:  # the last pump: the ring's own scheduler again
+        q._schedule = p.saved
+        q._pending = p.saved is None  # no scheduler: "always pending", poll() drains
+        if p.saved is not None and len(q):
+            q._kick()  # what is left goes to micropython.schedule
 
 
 def start_pump(bus, alive):
-    # A pump task (ended by cancel() or alive[0] = False) when called from a running
+    # A pump task (ended by cancel() or end_pump(bus, alive)) when called from a running
     # event loop's task, else None.
     asyncio = _aio()
     try:
-        if IS_MICROPYTHON:
-            asyncio.current_task()
-        else:
-            asyncio.get_running_loop()
-    except RuntimeError:  # no loop running here
+        asyncio.current_task()  # RuntimeError outside a loop (CPython) or a task (MicroPython)
+    except RuntimeError:
         return None
     return asyncio.create_task(_pump(bus, alive))
 

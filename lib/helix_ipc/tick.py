@@ -287,10 +287,10 @@ class TickSource:
         pump = self._pump
         if pump is not None:  # what it had not delivered yet is delivered here
             self._pump = None
-            from .aio import cancel
+            from .aio import cancel, end_pump
 
-            pump[1][0] = False  # ends it even when this stop() runs inside it (a handler)
             cancel([pump[0]])
+            end_pump(self._bus, pump[1])  # also when stop() runs inside it (a handler), or after a Ctrl-C left its loop
             self._bus.poll()  # type: ignore[union-attr]
         if self._lost != self._told:
             self._tell_lost()
@@ -325,7 +325,7 @@ def _pump_for(bus):
         return None
     from .aio import start_pump
 
-    alive = [True]
+    alive = [True, None]
     task = start_pump(bus, alive)
     return None if task is None else (task, alive)
 
