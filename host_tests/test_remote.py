@@ -167,6 +167,26 @@ def test_duplicate_request_answered_once_from_cache():
     assert len(calls) == 2 + remote.CACHE
 
 
+def test_a_repeated_request_whose_answer_finds_the_queue_full_is_counted():
+    # the cached answer goes out through the same bounded queue as any answer: when it is
+    # full, the resend is dropped and counted (out_dropped), never queued past the bound
+    p = Pair(out_capacity=5)
+    calls = _stats_module(p.br)
+    first = wire.encode([remote.REQ, 1, "stats", ["get", "", 1]])
+    p.board.receive(first)
+    p.br.process_mailbox(1, 10)
+    p.board.service()
+    assert len(p.to_host) == 1 and len(calls) == 1
+    for cid in range(2, 7):  # five more answers fill the board's queue (nothing serviced)
+        p.board.receive(wire.encode([remote.REQ, cid, "stats", ["get", "", 1]]))
+    p.br.process_mailbox(1, 10)
+    assert p.board.stats()["queued"] == 5
+    dropped = p.board.out_dropped
+    p.board.receive(first)  # answered already: its answer again, but the queue is full
+    assert p.board.duplicates == 1 and p.board.out_dropped == dropped + 1
+    assert p.board.stats()["queued"] == 5 and len(calls) == 6
+
+
 def test_answer_for_unknown_cid_is_late():
     p = Pair()
     n = p.host.received

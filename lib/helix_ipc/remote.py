@@ -100,7 +100,7 @@ class Peer:
         self._cap = out_capacity
         self._pending = {}  # requesting half: cid -> [callback, deadline, label, box]
         self._proxies = []  # requesting half: the router _Module records this peer serves
-        self._cache = {}  # cid -> encoded answer (None while in progress)
+        self._cache = {}  # cid -> answer message (None while in progress)
         self._order = []  # the cache's cids, oldest first
         self.wanted = set()  # topics (wire form) we want from the other side
         self.remote_wants = ()  # topics (wire form) the other side wants from us
@@ -196,11 +196,9 @@ class Peer:
                 cid = msg[1]
                 if cid in self._cache:  # answered (or in progress) already: never run twice
                     self._count(_DUPLICATES, "duplicate", cid)
-                    b = self._cache[cid]
-                    if b is not None and len(self._out) < self._cap:
-                        self._out.append(b)
-                        if self.wake is not None:
-                            self.wake()
+                    answer = self._cache[cid]
+                    if answer is not None:
+                        self._post(answer)  # (a full queue drops and counts it, as any answer)
                     return
                 order = self._order
                 if len(order) >= CACHE:
@@ -256,7 +254,7 @@ class Peer:
     def _respond(self, cid, response):
         msg = [RESP, cid, wire.response_to_obj(response)]
         if cid in self._cache:
-            self._cache[cid] = wire.encode(msg)
+            self._cache[cid] = msg  # (encoded again only for a repeated request)
         if self._post(msg):
             self._count(_RESPONSES_OUT)
             if self.flush_answers:
