@@ -231,3 +231,21 @@ def test_an_idle_turn_allocates_nothing():
     b.listen()
     b.start()
     assert support.frame_alloc(b.poll) == 0  # skips where mem_total is missing (CPython)
+
+
+def test_a_build_without_threads_queues_and_flushes():
+    # bare-metal builds without _thread: _compat.new_lock() gives None there, and the
+    # outgoing queue must still work (its lock is then the router's no-op lock)
+    from helix_ipc import _compat
+
+    saved = _compat.allocate_lock
+    _compat.allocate_lock = None  # new_lock() now returns None, as on such a build
+    try:
+        b, c = _bridge()
+    finally:
+        _compat.allocate_lock = saved
+    b.export(EventTopic.TICK)
+    b.start()
+    b.bus.publish(Event.Tick(1, 1))
+    b.poll()
+    assert [p[0] for p in c.published[1:]] == ["helix/B/event/tick"] and b.stats()["queued"] == 0

@@ -117,7 +117,7 @@ class Bridge:
     def __init__(self, node, client, bus=None, router=None, queue_capacity=32,
                  inbox_capacity=16, request_timeout_ms=5000, peer_capacity=16):
         from .bus import global_event_bus
-        from .router import global_router
+        from .router import _NO_LOCK, global_router
 
         _check_node(node)
         check_int(queue_capacity, "queue_capacity", 1)
@@ -136,7 +136,7 @@ class Bridge:
         self.peers = {}  # node -> True (online) / False (offline), from their status
         self.links = {}  # node -> remote.Peer (requests both ways)
         self.connected = False
-        self._lock = new_lock()
+        self._lock = new_lock() or _NO_LOCK  # builds without threads: the router's no-op lock
         self._queue = []  # [topic, payload, qos, retain] waiting to be published
         self._inbox = []  # (topic, payload) received, not handled yet
         self._subs = ["helix/+/status", "helix/+/req/" + node, "helix/+/reply/" + node]
