@@ -11,6 +11,9 @@
 #           evs = b.events([EventTopic.TICK], 3)         # through the host bus
 #           b.router, b.bus, b.link (HostLink), b.stats(), b.board (the vboard), b.call(coro)
 #   Deframer(max_frame): the frames in a byte stream, as the link reads them.
+#   SecondLine(): a pty for a second line the board serves (it opens `board_path`), the
+#   host's end behind a FaultPty (`port`, `fp`); b.connect(line.port, extra=True) -> hl2,
+#   then b.request(..., link=hl2) / b.events(..., link=hl2) go over that line.
 #
 #   LinkedBoard(board_port="/dev/ttyACM0"): the same against a real board running the
 #   firmware with the link (no virtual board started; no "probe" module there).
@@ -96,18 +99,22 @@ class LinkedBoard:
             self.call(self.link.close())
             self.link = None
 
-    def request(self, to, request_type, payload=b"", timeout_ms=5000):
-        """await router.request(to, ...) on the host router (to: "pico/stats", ...)."""
+    def request(self, to, request_type, payload=b"", timeout_ms=5000, link=None):
+        """await router.request(to, ...) on the host router (to: "pico/stats", ...); of
+        `link` (another HostLink, from connect(extra=True)) when given."""
         from helix_ipc import Request
 
-        return self.call(self.router.request(to, Request("test", request_type, payload), timeout_ms))
+        router = self.router if link is None else link.router
+        return self.call(router.request(to, Request("test", request_type, payload), timeout_ms))
 
-    def events(self, topics, n, timeout_ms=5000):
-        """The next n events on these topics from the board (through the host bus)."""
+    def events(self, topics, n, timeout_ms=5000, link=None):
+        """The next n events on these topics from the board (through the host bus); over
+        `link` (another HostLink) when given."""
+        hl = self.link if link is None else link
 
         async def go():
             out = []
-            with self.link.stream(topics, 256) as s:
+            with hl.stream(topics, 256) as s:
                 while len(out) < n:
                     out.append(await s.next(timeout_ms))
             return out
@@ -155,6 +162,43 @@ async def _stats(link):
 
 async def _eval(cond):
     return cond()
+
+
+def board_path(host_path):
+    """host_path as the virtual board's open() reaches it: the board's "/" is its own
+    folder (tools/vboard), so "/../../.." gets to the host's /."""
+    return "/" + "../" * 24 + host_path.lstrip("/")
+
+
+class SecondLine:
+    """A pty standing for a second line of the board (a UART, a USB CDC interface): the
+    board opens `board_path` (one end); the host connects to `port`, a FaultPty (`fp`,
+    its counters) in front of the other end. close() (or a with block) closes both."""
+
+    def __init__(self):
+        import os
+        import tty
+
+        from tools.link.faultpty import FaultPty
+
+        m, self._slave = os.openpty()
+        tty.setraw(m)
+        tty.setraw(self._slave)
+        self.board_path = board_path(os.ttyname(self._slave))
+        self.fp = FaultPty(m).start()  # closes m when stopped
+        self.port = self.fp.port
+
+    def close(self):
+        import os
+
+        self.fp.stop()
+        os.close(self._slave)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class Deframer:

@@ -356,44 +356,21 @@ def test_a_second_line_is_served_next_to_the_repl_line():
     # the board serves a second line (here a pty the board opens, as it would a
     # machine.UART from its profile) through the same serve_line, at the same time
     _skip()
-    import os
-    import tty
-
     from helix_ipc import EventTopic
-    from tools.link.faultpty import FaultPty
+    from linkfixture import SecondLine
     from tools.link.vboard import board_files
 
-    m, s = os.openpty()
-    tty.setraw(m)
-    tty.setraw(s)
-    # the board's "/" is its own folder: "/../../.." reaches the host's /dev (tools/vboard)
-    path = "/" + "../" * 24 + os.ttyname(s).lstrip("/")
-    extra = ("line2 = open(%r, 'r+b')\nhelix_app.system.services.append("
-             "lambda s: helix_link.serve_line(s, line2, line2, 'unix-line2', 'line2'))" % path)
-    fp = FaultPty(m).start()  # the host's end of that line: a port path of its own
-    try:
+    with SecondLine() as line:
+        extra = ("line2 = open(%r, 'r+b')\nhelix_app.system.services.append("
+                 "lambda s: helix_link.serve_line(s, line2, line2, 'unix-line2', 'line2'))" % line.board_path)
         with LinkedBoard(files=board_files(1, extra)) as b:
-            hl2 = b.connect(fp.port, extra=True, name="host2")
+            hl2 = b.connect(line.port, extra=True, name="host2")
             assert hl2.peer.remote == "unix-line2" and b.link.peer.remote == "unix"
-            from helix_ipc import Request
-
-            r = b.call(hl2.router.request("pico/probe", Request("t", "echo", b"two"), 3000))
-            assert r.data == b"two"
+            assert b.request("pico/probe", "echo", b"two", 3000, link=hl2).data == b"two"
             assert b.request("pico/probe", "echo", b"one").data == b"one"
-
-            async def ticks(hl):
-                out = []
-                with hl.stream([EventTopic.TICK]) as st:
-                    while len(out) < 3:  # (no await inside a comprehension: MicroPython compiles this file too)
-                        out.append(await st.next(3000))
-                return out
-
-            assert len(b.call(ticks(hl2))) == 3
+            assert len(b.events([EventTopic.TICK], 3, 3000, link=hl2)) == 3
             text = b.request("pico/link", "stats").data.decode()
             assert "repl: link unix: up to host" in text and "line2: link unix-line2: up to host2" in text, text
-    finally:
-        fp.stop()
-        os.close(s)
 
 
 def test_a_profile_link_uart_is_served_through_helix_link_uart():
@@ -403,41 +380,30 @@ def test_a_profile_link_uart_is_served_through_helix_link_uart():
     # and opens a pty instead (what it does not prove: a real UART's buffers and timing)
     _skip()
     import os
-    import tty
 
-    from helix_ipc import Request
-    from tools.link.faultpty import FaultPty
+    from linkfixture import SecondLine
     from tools.link.vboard import board_files
 
-    m, s = os.openpty()
-    tty.setraw(m)
-    tty.setraw(s)
-    path = "/" + "../" * 24 + os.ttyname(s).lstrip("/")  # the host's pty, from the board's "/"
-    extra = ("import machine, helix_ipc.board as hb\n"
-             "def _uart(id, baudrate, tx=None, rx=None):\n"
-             "    if (id, baudrate, type(tx), type(rx)) != (1, 9600, machine.Pin, machine.Pin):\n"
-             "        raise ValueError('UART(%%r, %%r, tx=%%r, rx=%%r)' %% (id, baudrate, tx, rx))\n"
-             "    return open(%r, 'r+b')\n"
-             "machine.UART = _uart\n"
-             "p = dict(hb.profile())\n"
-             "p['link_uart'] = {'id': 1, 'baudrate': 9600, 'tx': 4, 'rx': 5}\n"
-             "hb.set_profile(p)" % path)
-    files = board_files(1, extra)
-    files["helix_link_uart.py"] = open(os.path.join(os.path.dirname(__file__), "..", "firmware",
-                                                    "helix_link_uart.py")).read()
-    fp = FaultPty(m).start()
-    try:
+    with SecondLine() as line:
+        extra = ("import machine, helix_ipc.board as hb\n"
+                 "def _uart(id, baudrate, tx=None, rx=None):\n"
+                 "    if (id, baudrate, type(tx), type(rx)) != (1, 9600, machine.Pin, machine.Pin):\n"
+                 "        raise ValueError('UART(%%r, %%r, tx=%%r, rx=%%r)' %% (id, baudrate, tx, rx))\n"
+                 "    return open(%r, 'r+b')\n"
+                 "machine.UART = _uart\n"
+                 "p = dict(hb.profile())\n"
+                 "p['link_uart'] = {'id': 1, 'baudrate': 9600, 'tx': 4, 'rx': 5}\n"
+                 "hb.set_profile(p)" % line.board_path)
+        files = board_files(1, extra)
+        files["helix_link_uart.py"] = open(os.path.join(os.path.dirname(__file__), "..", "firmware",
+                                                        "helix_link_uart.py")).read()
         with LinkedBoard(files=files) as b:
-            hl2 = b.connect(fp.port, extra=True, name="host2")
+            hl2 = b.connect(line.port, extra=True, name="host2")
             assert hl2.peer.remote == "unix"
-            r = b.call(hl2.router.request("pico/probe", Request("t", "echo", b"uart"), 3000))
-            assert r.data == b"uart"
+            assert b.request("pico/probe", "echo", b"uart", 3000, link=hl2).data == b"uart"
             assert b.request("pico/probe", "echo", b"repl").data == b"repl"  # the REPL line still served
             text = b.request("pico/link", "stats").data.decode()
             assert "uart: link unix: up to host2" in text and "repl: link unix: up to host" in text, text
-    finally:
-        fp.stop()
-        os.close(s)
 
 
 def test_ctrl_c_still_stops_main_and_the_repl_is_usable_after_the_host_left():

@@ -80,20 +80,15 @@ def test_host_reaches_the_board_over_the_usb_cdc_line_next_to_the_repl_line():
         support.skip(_e2e())
     import os
     import time
-    import tty
 
     import usbcdc_standin
-    from linkfixture import LinkedBoard
-    from tools.link.faultpty import FaultPty
+    from linkfixture import LinkedBoard, SecondLine
 
-    from helix_ipc import EventTopic, Request
+    from helix_ipc import EventTopic
 
-    m, s = os.openpty()
-    tty.setraw(m)
-    tty.setraw(s)
-    fp = FaultPty(m).start()  # the USB host's end of the CDC interface: a port path of its own
-    try:
-        with LinkedBoard(files=_board_files(usbcdc_standin.files(os.ttyname(s)))) as b:
+    with SecondLine() as line:  # the USB host's end of the CDC interface: a port path of its own
+        fp = line.fp
+        with LinkedBoard(files=_board_files(usbcdc_standin.files(line.board_path))) as b:
             log = open(os.path.join(b.board.fs, "usb_standin.log")).read()
             assert log == "cdc init timeout=50 txbuf=1024 rxbuf=256\ndevice init 1 interface(s) builtin_driver=True\n", log
             # enumerated, but no program has the port open (no DTR): the board waits for it
@@ -104,25 +99,17 @@ def test_host_reaches_the_board_over_the_usb_cdc_line_next_to_the_repl_line():
             assert "usb_cdc" not in text and "repl: link unix: up to host" in text, text
             assert fp.passed["down"] == 0, fp.passed  # the board wrote nothing onto it, not even a HELLO
             open(os.path.join(b.board.fs, "cdc_dtr"), "w").close()  # the host opens the port
-            hl2 = b.connect(fp.port, extra=True, name="host2")
+            hl2 = b.connect(line.port, extra=True, name="host2")
             assert hl2.peer.remote == "unix" and b.link.peer.remote == "unix"
             for i in range(5):
-                r = b.call(hl2.router.request("pico/probe", Request("t", "echo", b"cdc-%d" % i), 3000))
+                r = b.request("pico/probe", "echo", b"cdc-%d" % i, 3000, link=hl2)
                 assert r.data == b"cdc-%d" % i
-            r = b.call(hl2.router.request("pico/stats", Request("t", "get_stats"), 3000))
+            r = b.request("pico/stats", "get_stats", b"", 3000, link=hl2)
             assert r.is_success and bytes(r.data).startswith(b"ticks="), r
-            r = b.call(hl2.router.request("pico/probe", Request("t", "big", b"3000"), 3000))
+            r = b.request("pico/probe", "big", b"3000", 3000, link=hl2)
             assert r.data == b"x" * 3000  # a frame larger than the real txbuf (1024 B): see docs/link.md
             assert b.request("pico/probe", "echo", b"one").data == b"one"  # the REPL line still served
-
-            async def ticks(hl):
-                out = []
-                with hl.stream([EventTopic.TICK]) as st:
-                    while len(out) < 3:
-                        out.append(await st.next(3000))
-                return out
-
-            assert len(b.call(ticks(hl2))) == 3
+            assert len(b.events([EventTopic.TICK], 3, 3000, link=hl2)) == 3
             text = b.request("pico/link", "stats").data.decode()
             assert "repl: link unix: up to host" in text and "usb_cdc: link unix: up to host2" in text, text
             # the cable out: as micropython-lib's CDCInterface (its poll reports HUP only when
@@ -133,13 +120,9 @@ def test_host_reaches_the_board_over_the_usb_cdc_line_next_to_the_repl_line():
             assert b.request("pico/probe", "echo", b"repl alone").data == b"repl alone"
             os.remove(os.path.join(b.board.fs, "cdc_unplug"))  # back in: the host reconnects
             b.wait(lambda: hl2.link.state == "up" and hl2.link.ups == 2, "the usb_cdc link up again", 20)
-            r = b.call(hl2.router.request("pico/probe", Request("t", "echo", b"again"), 3000))
-            assert r.data == b"again"
+            assert b.request("pico/probe", "echo", b"again", 3000, link=hl2).data == b"again"
             log = open(os.path.join(b.board.fs, "usb_standin.log")).read()
             assert log.endswith("unplugged\nplugged in again\n"), log
-    finally:
-        fp.stop()
-        os.close(s)
 
 
 def test_missing_package_one_line_and_the_repl_line_served():

@@ -131,8 +131,8 @@ class CDCInterface(io.IOBase):
 """
 
 
-def files(pty_path):
+def files(board_pty):
     """{board path: text}: the stand-in package in /lib, as `mpremote mip install
-    usb-device-cdc` would put the real one; its interface on the host's pty_path."""
-    path = "/" + "../" * 24 + pty_path.lstrip("/")  # the board's "/" is its own folder
-    return {"lib/usb/device/__init__.py": USB_DEVICE, "lib/usb/device/cdc.py": CDC % path}
+    usb-device-cdc` would put the real one; its interface on the pty the board opens at
+    board_pty (linkfixture.SecondLine().board_path)."""
+    return {"lib/usb/device/__init__.py": USB_DEVICE, "lib/usb/device/cdc.py": CDC % board_pty}
