@@ -95,7 +95,7 @@ async def serve_line(system, rd, wr, name, line, active=False):
             if not d:
                 break  # the line's input ended
             buf[:] = d
-            while len(buf) < 256 and poller.poll(0) and rd.readinto(b1):
+            while len(buf) < 256 and _ready(poller) and rd.readinto(b1):
                 buf.append(b1[0])
             link.feed(bytes(buf))
             link.tick()
@@ -103,6 +103,13 @@ async def serve_line(system, rd, wr, name, line, active=False):
         ticker.cancel()
         link.close("stopped")
         _links.remove(entry)
+
+
+def _ready(poller):
+    # a byte waiting? (ipoll makes no list: poll(0) allocated one for every byte read)
+    for _ in poller.ipoll(0):
+        return True
+    return False
 
 
 async def _ticker(link, flag):
