@@ -14,48 +14,23 @@ def _root():
 
 
 class _Board:
-    """A virtual board in a temporary home; files maps board paths to text. Always
+    """A virtual board in a temporary home (tools/vboard/spawn.py: port, fs, home, proc,
+    write/read/exists(board path), close()); files maps board paths to text. Always
     close() it (the tests do so in finally)."""
 
     def __init__(self, files=None, args=()):
-        import os
-        import select
-        import subprocess
         import sys
-        import tempfile
 
-        self.home = tempfile.mkdtemp(prefix="helix-vboard-")
-        self.fs = os.path.join(self.home, "fs")
-        for path, text in (files or {}).items():
-            self.write(path, text)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.vboard", "--home", self.home, "--print-port"] + list(args),
-            cwd=_root(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], _TIMEOUT)
-        line = self.proc.stdout.readline().strip() if ready else ""
-        if not line:
-            self.close()
-            raise AssertionError("virtual board did not start")
-        self.port = line
+        if _root() not in sys.path:  # tools.vboard
+            sys.path.insert(0, _root())
+        from tools.vboard.spawn import VBoard
 
-    def write(self, path, text):
-        import os
+        self.vb = VBoard(files, args, _TIMEOUT)
 
-        full = os.path.join(self.fs, path.lstrip("/"))
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as f:
-            f.write(text)
-
-    def read(self, path):
-        import os
-
-        with open(os.path.join(self.fs, path.lstrip("/"))) as f:
-            return f.read()
-
-    def exists(self, path):
-        import os
-
-        return os.path.exists(os.path.join(self.fs, path.lstrip("/")))
+    def __getattr__(self, name):  # port, fs, home, proc, write, read, exists, close
+        if name == "vb":  # VBoard() raised: no board to ask
+            raise AttributeError(name)
+        return getattr(self.vb, name)
 
     def mp(self, *args, **kw):
         """mpremote connect PORT <args>: (returncode, stdout + stderr)."""
@@ -65,22 +40,6 @@ class _Board:
         rc, out = self.mp(*args)
         assert rc == 0, "mpremote %r failed (%d): %s" % (args, rc, out)
         return out
-
-    def close(self):
-        import shutil
-        import signal
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        shutil.rmtree(self.home, ignore_errors=True)
 
 
 def _mpremote(port, args, timeout=_TIMEOUT):

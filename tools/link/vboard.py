@@ -6,14 +6,8 @@
 # helix_app on asyncio (a status line on the console every `report_s` seconds: REPL
 # output between the frames), and a test module "probe" (echo, print, sleep, reset, big).
 import os
-import select
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tools.vboard.spawn import ROOT, VBoard
 
 MAIN = """\
 import helix_app, helix_link, linktest_board
@@ -67,33 +61,9 @@ def board_files(report_s=1, extra=""):
     return files
 
 
-class Board:
-    """A virtual board in a temporary home with those files: `port`, `fs`, close()."""
+class Board(VBoard):
+    """A virtual board in a temporary home with those files (default board_files(report_s)):
+    `port`, `fs`, close() (tools/vboard/spawn.py)."""
 
     def __init__(self, files=None, report_s=1, timeout_s=30):
-        self.home = tempfile.mkdtemp(prefix="helix-link-")
-        self.fs = os.path.join(self.home, "fs")
-        for path, text in (files or board_files(report_s)).items():
-            full = os.path.join(self.fs, path)
-            os.makedirs(os.path.dirname(full), exist_ok=True)
-            with open(full, "w") as f:
-                f.write(text)
-        self.proc = subprocess.Popen([sys.executable, "-m", "tools.vboard", "--home", self.home, "--print-port"],
-                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
-        self.port = self.proc.stdout.readline().strip() if ready else ""
-        if not self.port:
-            self.close()
-            raise RuntimeError("the virtual board did not start")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        shutil.rmtree(self.home, ignore_errors=True)
+        VBoard.__init__(self, files or board_files(report_s), timeout_s=timeout_s, prefix="helix-link-")
