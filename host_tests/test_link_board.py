@@ -66,6 +66,18 @@ def test_cli_ask_watch_status():
         assert rc == 0 and out.startswith("Error: ") and "nope" in out  # a response, printed as it came
 
 
+def test_cli_topic_names():
+    _skip()
+    from helix_ipc import EventTopic
+    from tools.link.cli import topic
+
+    for name in ("TICK", "SHUTDOWN", "MEMORY_PRESSURE", "CPU_HOTPLUG", "PROCESS", "INTERRUPT", "ALL"):
+        assert topic(name) is getattr(EventTopic, name) and topic(name.lower()) is getattr(EventTopic, name)
+    assert topic("Tick") is EventTopic.TICK
+    for name in ("custom", "Custom", "name", "sensor/temp"):  # not a constant: a custom topic of that name
+        assert topic(name) == EventTopic.Custom(name), topic(name)
+
+
 def test_cli_errors_name_the_cause():
     _skip()
     import os

@@ -15,15 +15,14 @@ import sys
 from tools.link.host import E_DEADLINE, E_LOST, HostLink, LinkError
 
 _SLICE_MS = 250
-_TOPICS = ("TICK", "SHUTDOWN", "MEMORY_PRESSURE", "CPU_HOTPLUG", "PROCESS", "INTERRUPT", "ALL")
 
 
 def topic(name):
+    """EventTopic.<NAME> for a constant's name in any case, else EventTopic.Custom(name)."""
     from helix_ipc import EventTopic
 
-    if name.upper() in _TOPICS:
-        return getattr(EventTopic, name.upper())
-    return EventTopic.Custom(name)
+    t = getattr(EventTopic, name.upper(), None)
+    return t if isinstance(t, EventTopic) else EventTopic.Custom(name)
 
 
 def response_line(r):

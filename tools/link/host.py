@@ -60,7 +60,6 @@ class HostLink:
         self.link = Link(self.router, self.bus, self._write, name, True, prefix, wake=self._wake_threadsafe, **kw)
         self.peer = self.link  # (the Link is the remote.Peer)
         self.link.on_state = self._on_state
-        self.proxied = set()
 
     # -- the port ---------------------------------------------------------------------------
     def _open_port(self):
@@ -126,9 +125,8 @@ class HostLink:
         if link.state == "up" and self.peer.prefix:
             for m in link.remote_modules:
                 name = self.peer.prefix + m
-                if name not in self.proxied and self.router.get_module_id(name) is None:
+                if self.router.get_module_id(name) is None:  # (a proxy stays registered while the link is down)
                     self.peer.proxy(m)
-                    self.proxied.add(name)
         self._wake.set()
 
     async def _run(self):
@@ -173,11 +171,10 @@ class HostLink:
 
     async def close(self):
         """Say BYE, stop the tasks and close the port."""
-        if self.link.state == "up" and self.ser is not None:
-            self.link.close("host closed the link")
+        bye = self.link.state == "up" and self.ser is not None
+        self.link.close("host closed the link")
+        if bye:
             self.peer.flush()
-        else:
-            self.link.close("host closed the link")
         if self._task is not None:
             self._stopping = True
             self._task.cancel()
