@@ -142,29 +142,23 @@ def test_deployed_firmware_serves_the_link_while_it_runs():
     # and reads hx.status() while ticks go on, then mpremote still reaches the REPL.
     if support.MICROPYTHON:
         support.skip(_E2E)
-    import subprocess
-    import sys
     import time
-    from test_vboard import _root
+
+    from test_link_board import _cli
 
     b = _Board()
     try:
         _deploy(b.port)
         time.sleep(1.0)  # main.py runs the system and the link
-
-        def link(*args):
-            return subprocess.run([sys.executable, "-m", "tools.link", "--port", b.port] + list(args),
-                                  capture_output=True, text=True, timeout=60, cwd=_root())
-
-        first = link("ask", "stats", "get_stats")
-        assert first.returncode == 0, first.stdout + first.stderr
-        ticks_first = _number(first.stdout, "ticks")
+        rc, first, err = _cli(b.port, "ask", "stats", "get_stats", timeout=60)
+        assert rc == 0, first + err
+        ticks_first = _number(first, "ticks")
         time.sleep(0.5)
-        again = link("ask", "stats", "get_stats")
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert _number(again.stdout, "ticks") > ticks_first, (first.stdout, again.stdout)  # it kept running
-        status = link("status")
-        assert status.returncode == 0 and "running on asyncio" in status.stdout, status.stdout + status.stderr
+        rc, again, err = _cli(b.port, "ask", "stats", "get_stats", timeout=60)
+        assert rc == 0, again + err
+        assert _number(again, "ticks") > ticks_first, (first, again)  # it kept running
+        rc, status, err = _cli(b.port, "status", timeout=60)
+        assert rc == 0 and "running on asyncio" in status, status + err
         text = b.ok("resume", "exec", "import hx; hx.status()")  # Ctrl-C: the REPL is back
         assert "stopped after" in text and "repl: link unix" in text, text
     finally:
