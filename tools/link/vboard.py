@@ -1,9 +1,8 @@
 # tools/link/vboard.py: a virtual board (tools/vboard) running the firmware with the
 # serial link served, for the link's tests, its benchmark and the demo (CPython).
 #
-# The board's filesystem gets lib/helix_ipc and the firmware as sources (or .mpy files
-# from `mpy_dir`), a main.py that adds helix_link.serve to the system's services and runs
-# helix_app on asyncio (a status line on the console every `report_s` seconds: REPL
+# The board's filesystem gets lib/helix_ipc and the firmware as sources, a main.py that
+# adds helix_link.serve to the system's services and runs helix_app on asyncio (a status line on the console every `report_s` seconds: REPL
 # output between the frames), and a test module "probe" (echo, print, sleep, reset, big).
 import os
 
