@@ -2,8 +2,9 @@
 # serial link served, for the link's tests, its benchmark and the demo (CPython).
 #
 # The board's filesystem gets lib/helix_ipc and the firmware as sources, a main.py that
-# adds helix_link.serve to the system's services and runs helix_app on asyncio (a status line on the console every `report_s` seconds: REPL
-# output between the frames), and a test module "probe" (echo, print, sleep, reset, big).
+# adds helix_link.serve to the system's services and runs helix_app on asyncio (a status
+# line on the console every `report_s` seconds: REPL output between the frames), and a
+# test module "probe" (echo, print, sleep, reset, big).
 import os
 
 from tools.vboard.spawn import ROOT, VBoard
