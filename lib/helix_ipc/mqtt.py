@@ -137,7 +137,7 @@ class Bridge:
         self.links = {}  # node -> remote.Peer (requests both ways)
         self.connected = False
         self._lock = new_lock() or _NO_LOCK  # builds without threads: the router's no-op lock
-        self._queue = []  # [topic, payload, qos, retain] waiting to be published
+        self._queue = []  # (topic, payload, qos, retain) waiting to be published
         self._inbox = []  # (topic, payload) received, not handled yet
         self._subs = ["helix/+/status", "helix/+/req/" + node, "helix/+/reply/" + node]
         self._exported = []  # bus subscription ids
@@ -358,23 +358,30 @@ class Bridge:
     # -- out -------------------------------------------------------------------------
     def _put(self, topic, payload, qos, retain):
         # Any context but a hard IRQ: append under the lock; the oldest goes when full.
-        item = [topic, payload, qos, retain]
-        lock = self._lock
-        lock.acquire()
-        q = self._queue
-        try:
-            q.append(item)  # first: a MemoryError here leaves the queue as it was
-            dropped = len(q) > self.queue_capacity
-            if dropped:  # the oldest event (QoS 0) goes; requests and answers only when no event is left
-                i = 0
-                while i < len(q) - 1 and q[i][2]:
-                    i += 1
-                q.pop(i if i < len(q) - 1 else 0)
-                self.queue_dropped = (self.queue_dropped + 1) & _MASK
-        finally:
-            lock.release()
-        if dropped:
+        # (small frames, the rare drop in a helper: nothing heap-allocated but the entry)
+        if self._append((topic, payload, qos, retain)):
             self._tell("queue full", "the oldest of %d queued messages was dropped" % self.queue_capacity)
+
+    def _append(self, item):
+        self._lock.acquire()
+        try:
+            self._queue.append(item)  # first: a MemoryError here leaves the queue as it was
+            if len(self._queue) <= self.queue_capacity:
+                return False
+            self._drop_oldest()
+            return True
+        finally:
+            self._lock.release()
+
+    def _drop_oldest(self):
+        # under the lock: the oldest event (QoS 0) goes; requests and answers only when no
+        # event is left
+        q = self._queue
+        i = 0
+        while i < len(q) - 1 and q[i][2]:
+            i += 1
+        q.pop(i if i < len(q) - 1 else 0)
+        self.queue_dropped = (self.queue_dropped + 1) & _MASK
 
     def _flush(self):
         q = self._queue
@@ -432,25 +439,29 @@ class Bridge:
         inbox.append((topic, payload))
 
     def _handle_inbox(self):
+        # few locals, the rare parts in helpers: a small frame stays off the heap
         inbox = self._inbox
-        cache = self._in_topics
         n = 0
         while inbox and n < self.inbox_capacity:
-            topic, payload = inbox.pop(0)
+            msg = inbox.pop(0)
             n += 1
             self.received = (self.received + 1) & _MASK
-            info = cache.get(topic)
+            info = self._in_topics.get(msg[0])
             if info is None:
-                info = self._parse(topic)
-                if len(cache) >= 64:  # bounded: a flood of odd topics cannot grow it
-                    cache.clear()
-                cache[topic] = info
-            self._handle(info, bytes(payload))
-        d = self.inbox_dropped
-        if d != self._inbox_told:  # the client's callback only counts; the hook runs here
-            self._inbox_told = d
-            self._tell("inbox full", "%d received messages dropped so far" % d)
+                info = self._topic_info(msg[0])
+            self._handle(info, bytes(msg[1]))
+        if self.inbox_dropped != self._inbox_told:  # the client's callback only counts; the hook runs here
+            self._inbox_told = self.inbox_dropped
+            self._tell("inbox full", "%d received messages dropped so far" % self.inbox_dropped)
         return n
+
+    def _topic_info(self, topic):
+        cache = self._in_topics
+        info = self._parse(topic)
+        if len(cache) >= 64:  # bounded: a flood of odd topics cannot grow it
+            cache.clear()
+        cache[topic] = info
+        return info
 
     def _malformed(self, where, error):
         self.malformed = (self.malformed + 1) & _MASK
@@ -477,42 +488,46 @@ class Bridge:
             return (kind, src, "", topic)
         return ("?", src, "", topic)
 
+    @micropython.native  # per message received: the try block here, the body in _dispatch
     def _handle(self, info, payload):
-        kind, src, rest, topic = info
+        try:
+            self._dispatch(info, payload)
+        except (ValueError, TypeError, KeyError, IndexError) as e:  # WireError is a ValueError
+            self._malformed(info[3], e)
+        finally:
+            self._importing = False  # (set by _event_in while it publishes on the local bus)
+
+    def _dispatch(self, info, payload):
+        # no try block, few locals: its frame stays off the heap
+        kind = info[0]
         if kind is None:
             return
-        try:
-            if kind == "event":
-                self._event_in(rest, payload)
-            elif kind == "status":
-                self._status_in(src, payload)
-            elif kind == "req":
-                if payload[:3] != _REQ_HEAD:
-                    raise ValueError("not a request")
-                p = self.link(src)
-                if p.remote is None:
-                    p.connected(src)  # a request proves it is there
-                p.receive(payload)  # counts what is malformed itself
-            elif kind == "reply":
-                p = self.links.get(src)
-                if payload[:3] != _RESP_HEAD or p is None:
-                    raise ValueError("not an answer to a request of ours")
-                p.receive(payload)
-            else:
-                self._malformed(topic, "not in the topic scheme")
-        except (ValueError, TypeError, KeyError, IndexError) as e:  # WireError is a ValueError
-            self._malformed(topic, e)
+        if kind == "event":
+            self._event_in(info[2], payload)
+        elif kind == "status":
+            self._status_in(info[1], payload)
+        elif kind == "req":
+            if not payload.startswith(_REQ_HEAD):  # (no slice: nothing allocated)
+                raise ValueError("not a request")
+            p = self.link(info[1])
+            if p.remote is None:
+                p.connected(info[1])  # a request proves it is there
+            p.receive(payload)  # counts what is malformed itself
+        elif kind == "reply":
+            p = self.links.get(info[1])
+            if p is None or not payload.startswith(_RESP_HEAD):
+                raise ValueError("not an answer to a request of ours")
+            p.receive(payload)
+        else:
+            self._malformed(info[3], "not in the topic scheme")
 
     def _event_in(self, level, payload):
         event = wire.obj_to_event(wire.decode(payload))
         if topic_level(event.topic) != level:
             raise ValueError("event %r under topic level %r" % (event, level))
         self.events_in = (self.events_in + 1) & _MASK
-        self._importing = True
-        try:
-            self.bus.publish(event)
-        finally:
-            self._importing = False
+        self._importing = True  # _on_local sends nothing back out; _handle's finally clears it
+        self.bus.publish(event)
 
     def _status_in(self, src, payload):
         if payload == _ONLINE:
@@ -544,10 +559,9 @@ class _Out:
         self.reply = bridge.prefix + "reply/" + node
 
     def send(self, payload):
-        head = payload[:3]
-        if head == _REQ_HEAD:
+        if payload.startswith(_REQ_HEAD):
             self.bridge._put(self.req, payload, 1, False)
-        elif head == _RESP_HEAD:
+        elif payload.startswith(_RESP_HEAD):
             self.bridge._put(self.reply, payload, 1, False)
         # the Peer's subscription announcements (SUBS) are not sent: MQTT subscriptions
         # do that job, and events travel on helix/<node>/event/..., not through a link
@@ -605,6 +619,7 @@ class UmqttClient:
     def subscribe(self, topic, qos):
         self._send(topic, None, qos, False)
 
+    @micropython.native  # per publish: a bytecode frame this size is heap-allocated per call
     def _send(self, topic, payload, qos, retain):
         # publish (payload not None) or subscribe; umqtt's own failures become OSError
         c = self.c
@@ -629,6 +644,7 @@ class UmqttClient:
         if self._ready():  # an idle turn stops here, allocating nothing
             self._drain(max_messages)
 
+    @micropython.native  # every turn something arrived (its try blocks)
     def _drain(self, max_messages):
         c = self.c
         try:
