@@ -37,7 +37,7 @@ import time  # noqa: E402
 
 from umqtt.simple import MQTTClient  # noqa: E402
 
-from helix_ipc import Event, EventBus, EventSubscription, EventTopic, MessageRouter, Request, Response  # noqa: E402
+from helix_ipc import Event, EventBus, EventSubscription, EventTopic, MessageRouter, Request, Response, wire  # noqa: E402
 from helix_ipc._compat import ticks_diff, ticks_us  # noqa: E402
 from helix_ipc.mqtt import Bridge, client_for, nodelay  # noqa: E402
 
@@ -67,7 +67,11 @@ with open(HOME + "/broker.json") as f:
     STATE = json.load(f)
 PORT = STATE["port"]
 USERS = STATE["users"]
-PAYLOAD = b"\x83\x00\x1a\x00\x01\x86\xa0\x19\x03\xe8"  # the size of an encoded Event.Tick
+# the floors send what the bridge rows send, byte for byte in size: an encoded tick (the
+# rows' numbers run up to N_EVENTS), and a request to "stats" and its answer
+PAYLOAD = wire.encode(wire.event_to_obj(Event.Tick(N_EVENTS, N_EVENTS)))
+REQUEST = wire.encode([1, 12345, "stats", ["get", "", 1]])  # remote.Peer's [REQ, cid, module, request]
+ANSWER = wire.encode([2, 12345, wire.response_to_obj(Response.Success(b"ok"))])  # [RESP, cid, response]
 
 
 def out(row):
@@ -213,11 +217,11 @@ def bare_round_trip(n):
     times = []
     for i in range(n):
         t0 = ticks_us()
-        a.publish(b"helix/A/req/B", PAYLOAD, False, 1)
+        a.publish(b"helix/A/req/B", REQUEST, False, 1)
         while box["b"] is None:
             b.check_msg()
-        m, box["b"] = box["b"], None
-        b.publish(b"helix/B/reply/A", m, False, 1)
+        box["b"] = None
+        b.publish(b"helix/B/reply/A", ANSWER, False, 1)
         while box["a"] <= i:
             a.check_msg()
         times.append(ticks_diff(ticks_us(), t0))
