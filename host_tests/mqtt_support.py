@@ -60,7 +60,14 @@ _homes = [0]
 
 
 class Broker:
-    """The project's mosquitto on 127.0.0.1 for these node names. Always stop() it."""
+    """The project's mosquitto on 127.0.0.1 for these node names. Always stop() it, or
+    use it as `with Broker("A", "B") as broker:` (stopped when the block ends)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, _t, _v, _tb):
+        self.stop()
 
     def __init__(self, *nodes):
         need_client()

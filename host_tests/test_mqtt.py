@@ -26,8 +26,7 @@ def _stats_module(router, module_id=1, name="stats"):
 
 
 def test_events_and_a_request_between_two_nodes():
-    broker = Broker("A", "B")
-    try:
+    with Broker("A", "B") as broker:
         a, b = bridge(broker, "A"), bridge(broker, "B")
         a.export(EventTopic.TICK)
         b.listen("A")
@@ -67,15 +66,12 @@ def test_events_and_a_request_between_two_nodes():
         assert isinstance(r, Response.Error) and "router.request" in r.message
         a.stop()
         b.stop()
-    finally:
-        broker.stop()
 
 
 def test_wrong_credentials_get_nowhere_and_others_carry_on():
     from helix_ipc.mqtt import Refused
 
-    broker = Broker("A", "B")
-    try:
+    with Broker("A", "B") as broker:
         a, b = bridge(broker, "A"), bridge(broker, "B")
         a.export(EventTopic.TICK)
         b.listen()
@@ -95,15 +91,12 @@ def test_wrong_credentials_get_nowhere_and_others_carry_on():
         assert b.peers == {"A": True}
         a.stop()
         b.stop()
-    finally:
-        broker.stop()
 
 
 def test_publishing_outside_the_acl_gets_nowhere():
     from helix_ipc import wire
 
-    broker = Broker("A", "B", "host")
-    try:
+    with Broker("A", "B", "host") as broker:
         b, host = bridge(broker, "B"), bridge(broker, "host")
         b.listen()
         host.listen()
@@ -135,13 +128,10 @@ def test_publishing_outside_the_acl_gets_nowhere():
         mallory.c.close()
         b.stop()
         host.stop()
-    finally:
-        broker.stop()
 
 
 def test_broker_restart_reconnects_restores_subscriptions_and_counts_drops():
-    broker = Broker("A", "B")
-    try:
+    with Broker("A", "B") as broker:
         a = bridge(broker, "A", queue_capacity=5)
         b = bridge(broker, "B")
         a.export(EventTopic.TICK)
@@ -182,13 +172,10 @@ def test_broker_restart_reconnects_restores_subscriptions_and_counts_drops():
         assert any(w == "queue full" for w, _ in a.errors) and any(w == "connection lost" for w, _ in b.errors)
         a.stop()
         b.stop()
-    finally:
-        broker.stop()
 
 
 def test_a_node_vanishing_is_seen_through_its_last_will():
-    broker = Broker("A", "B", "host")
-    try:
+    with Broker("A", "B", "host") as broker:
         a, b, host = bridge(broker, "A"), bridge(broker, "B"), bridge(broker, "host")
         seen = []
         b.status_hook = lambda node, online: seen.append(("B", node, online))
@@ -210,8 +197,6 @@ def test_a_node_vanishing_is_seen_through_its_last_will():
         assert pump([late, host], lambda: ("late", "A", False) in seen and host.peers["B"] is True), seen
         late.stop()
         host.stop()
-    finally:
-        broker.stop()
 
 
 def _request_bytes(cid, module, req):
@@ -224,8 +209,7 @@ def _request_bytes(cid, module, req):
 def test_a_request_delivered_twice_is_answered_once():
     from helix_ipc import wire
 
-    broker = Broker("A", "B")
-    try:
+    with Broker("A", "B") as broker:
         b = bridge(broker, "B")
         calls = _stats_module(b.router)
         b.start()
@@ -250,13 +234,10 @@ def test_a_request_delivered_twice_is_answered_once():
         assert b.stats()["duplicates"] == 1 and b.stats()["requests_in"] == 3
         raw.c.close()
         b.stop()
-    finally:
-        broker.stop()
 
 
 def test_a_request_delivered_twice_between_bridges_reaches_the_requester_once():
-    broker = Broker("A", "B")
-    try:
+    with Broker("A", "B") as broker:
         a = bridge(broker, "A")
         a.client = Twice(a.client)  # every request published twice
         b = bridge(broker, "B")
@@ -276,8 +257,6 @@ def test_a_request_delivered_twice_between_bridges_reaches_the_requester_once():
         assert sa["responses_in"] == 3 and b.stats()["responses_out"] == 3
         a.stop()
         b.stop()
-    finally:
-        broker.stop()
 
 
 class Twice:
@@ -304,8 +283,7 @@ def test_a_malformed_payload_is_dropped_counted_and_never_executed():
 
     marker = "/tmp/helix-mqtt-pwned-%d" % (os.getpid() if hasattr(os, "getpid") else 0)
     code = "__import__('os').system('touch %s')" % marker
-    broker = Broker("A", "B")
-    try:
+    with Broker("A", "B") as broker:
         b = bridge(broker, "B")
         b.listen()
         events = _collect(b.bus, (EventTopic.ALL,))
@@ -348,8 +326,6 @@ def test_a_malformed_payload_is_dropped_counted_and_never_executed():
             pass
         raw.c.close()
         b.stop()
-    finally:
-        broker.stop()
 
 
 def test_router_request_across_nodes_in_asyncio_with_deadlines():
@@ -359,8 +335,7 @@ def test_router_request_across_nodes_in_asyncio_with_deadlines():
         support.skip("needs asyncio")
     from helix_ipc import Timeout
 
-    broker = Broker("A", "B", "C")
-    try:
+    with Broker("A", "B", "C") as broker:
         a = bridge(broker, "A", request_timeout_ms=400)
         b = bridge(broker, "B")
         _stats_module(b.router)
@@ -401,13 +376,10 @@ def test_router_request_across_nodes_in_asyncio_with_deadlines():
         c.c.close()
         a.stop()
         b.stop()
-    finally:
-        broker.stop()
 
 
 def test_a_peer_going_offline_fails_its_pending_requests_at_once():
-    broker = Broker("A", "host")
-    try:
+    with Broker("A", "host") as broker:
         a = bridge(broker, "A")
         a.router.register(1, "slow", lambda req: Response.ok())  # never served: no answer
         host = bridge(broker, "host", request_timeout_ms=60000)
@@ -428,8 +400,6 @@ def test_a_peer_going_offline_fails_its_pending_requests_at_once():
         assert pump([host], lambda: len(answers) == 2, 1000)
         assert isinstance(answers[1], Response.Error) and "not connected" in answers[1].message
         host.stop()
-    finally:
-        broker.stop()
 
 
 def test_a_link_gone_silent_is_noticed_by_both_ends():
@@ -471,8 +441,7 @@ def test_a_link_gone_silent_is_noticed_by_both_ends():
 
 
 def test_an_oversized_message_is_refused_by_the_broker_and_others_carry_on():
-    broker = Broker("A", "B")
-    try:
+    with Broker("A", "B") as broker:
         b = bridge(broker, "B")
         b.listen()
         calls = _stats_module(b.router)
@@ -493,16 +462,13 @@ def test_an_oversized_message_is_refused_by_the_broker_and_others_carry_on():
         assert raised  # A's connection was closed by the broker
         raw.c.close()
         b.stop()
-    finally:
-        broker.stop()
 
 
 def test_an_idle_turn_of_a_connected_bridge_allocates_nothing():
     # what a board's bridge task costs while nothing happens: no garbage per turn
     # (MicroPython: micropython.mem_total; CPython skips)
     support.frame_alloc(lambda: None)  # skips here first where allocation cannot be counted
-    broker = Broker("A", "B")
-    try:
+    with Broker("A", "B") as broker:
         a, b = bridge(broker, "A"), bridge(broker, "B")
         a.export(EventTopic.TICK)
         a.listen()
@@ -514,5 +480,3 @@ def test_an_idle_turn_of_a_connected_bridge_allocates_nothing():
         assert a.connected and a.stats()["disconnects"] == 0
         a.stop()
         b.stop()
-    finally:
-        broker.stop()
