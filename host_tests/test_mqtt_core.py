@@ -69,6 +69,14 @@ def test_bad_arguments_raise_at_the_call():
         support.raises((ValueError, TypeError), Bridge, name, FakeClient(), EventBus(), MessageRouter())
     support.raises(ValueError, Bridge, "n", FakeClient(), EventBus(), MessageRouter(), queue_capacity=0)
     support.raises(ValueError, Bridge, "n", FakeClient(), EventBus(), MessageRouter(), inbox_capacity=0)
+    support.raises(ValueError, Bridge, "n", FakeClient(), EventBus(), MessageRouter(), request_timeout_ms=-1)
+    support.raises(TypeError, Bridge, "n", FakeClient(), EventBus(), MessageRouter(), request_timeout_ms=0.5)
+    # peer_capacity: at the constructor, with remote.Peer's own bound
+    from helix_ipc.remote import RESERVE
+
+    support.raises(ValueError, Bridge, "n", FakeClient(), EventBus(), MessageRouter(), peer_capacity=RESERVE)
+    ok = Bridge("n", FakeClient(), EventBus(), MessageRouter(), peer_capacity=RESERVE + 1)
+    ok.link("other")  # the Peer takes it too
     b, _ = _bridge()
     support.raises(ValueError, b.export, EventTopic.ALL)
     support.raises(ValueError, b.export, [])

@@ -122,6 +122,10 @@ class Bridge:
         _check_node(node)
         check_int(queue_capacity, "queue_capacity", 1)
         check_int(inbox_capacity, "inbox_capacity", 1)
+        check_int(request_timeout_ms, "request_timeout_ms", 0)  # 0: no deadline (remote.Peer)
+        # remote.Peer's own minimum (RESERVE + 1), checked here so that a bad value raises
+        # now, not in the first link() (for a request from the network: counted malformed)
+        check_int(peer_capacity, "peer_capacity", 5)
         self.node = node
         self.client = client
         self.bus = bus if bus is not None else global_event_bus()
