@@ -64,7 +64,7 @@ def say(text):
     print("[host] " + text, flush=True)
 
 
-async def until(what, check, bridge, timeout_s=STEP_S):
+async def until(what, check, timeout_s=STEP_S):
     t0 = time.monotonic()
     while not check():
         if time.monotonic() - t0 > timeout_s:
@@ -72,7 +72,7 @@ async def until(what, check, bridge, timeout_s=STEP_S):
         await asyncio.sleep(0.02)
 
 
-async def host(home, broker, boards):
+async def host(broker, boards):
     bus, router = EventBus(), MessageRouter()
     bridge = Bridge("host", client_for("127.0.0.1", broker.port, "host", broker.password("host"), 10),
                     bus, router)
@@ -94,9 +94,9 @@ async def host(home, broker, boards):
     task = asyncio.create_task(bridge.run())
     try:
         a, b = boards
-        await until("both boards online", lambda: bridge.peers.get("A") and bridge.peers.get("B"), bridge)
-        await until("3 ticks from A at the host", lambda: len(ticks) >= 3, bridge)
-        await until("3 ticks from A at board B", lambda: b.saw("(3 received)"), bridge)
+        await until("both boards online", lambda: bridge.peers.get("A") and bridge.peers.get("B"))
+        await until("3 ticks from A at the host", lambda: len(ticks) >= 3)
+        await until("3 ticks from A at board B", lambda: b.saw("(3 received)"))
         say("asking B for its stats over MQTT: await router.request('B/stats', ...)")
         t0 = time.monotonic()
         answer = await router.request("B/stats", Request("host", "get"), timeout_ms=5000)
@@ -105,8 +105,8 @@ async def host(home, broker, boards):
             raise SystemExit("demo-cluster: FAILED: B's stats request answered %r" % (answer,))
         say("stopping board A (killed: it vanishes without a goodbye)")
         a.kill()
-        await until("the host seeing A offline", lambda: "A" in offline, bridge)
-        await until("board B seeing A offline", lambda: b.saw("A is offline"), bridge)
+        await until("the host seeing A offline", lambda: "A" in offline)
+        await until("board B seeing A offline", lambda: b.saw("A is offline"))
         s = bridge.stats()
         say("host bridge: received %d, events_in %d, requests_out %d, responses_in %d, malformed %d"
             % (s["received"], s["events_in"], s["requests_out"], s["responses_in"], s["malformed"]))
@@ -127,7 +127,7 @@ def main():
     boards = []
     try:
         boards = [Board(home, "A", "ticker"), Board(home, "B", "stats")]
-        asyncio.run(host(home, broker, boards))
+        asyncio.run(host(broker, boards))
     except SystemExit as e:
         print(e, file=sys.stderr)
         return 1
