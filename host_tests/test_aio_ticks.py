@@ -26,7 +26,7 @@ class Counter:
         self.n += 1
 
 
-def _sleep_in_loop(src, bus, seconds):
+def _sleep_in_loop(src, seconds):
     import asyncio
 
     async def main():
@@ -62,7 +62,7 @@ def test_hard_timer_ticks_arrive_while_the_loop_sleeps():
     counter = Counter(bus)
     src = TickSource(HZ, bus, machine=m, profile=load_profile("rp2040"))
     errors_before = len(m.irq_errors)
-    pump, fired, delivered = _sleep_in_loop(src, bus, 0.5)
+    pump, fired, delivered = _sleep_in_loop(src, 0.5)
     assert len(m.irq_errors) == errors_before, m.irq_errors[errors_before:]  # nothing allocated in the IRQ
     _check(src, bus, counter, fired, delivered, 0.5)
     assert src._pump is None and pump.done()  # stop() cancelled it
@@ -73,7 +73,7 @@ def test_thread_posting_through_the_ring_arrives_while_the_loop_sleeps():
     bus = EventBus(isr_capacity=32)
     counter = Counter(bus)
     src = TickSource(HZ, bus, machine=None, deliver=False, profile=load_profile("unix"))
-    pump, fired, delivered = _sleep_in_loop(src, bus, 0.5)
+    pump, fired, delivered = _sleep_in_loop(src, 0.5)
     _check(src, bus, counter, fired, delivered, 0.5)
     assert pump.done()
 
