@@ -233,20 +233,13 @@ def shutdown():
     system.shutdown()
 
 
-def _asyncio():
+def _optional(name):
+    # the module when this firmware has it (asyncio; aiorepl: micropython-lib's asyncio
+    # REPL, when installed on the board), else None
     try:
-        import asyncio
+        return __import__(name)
     except ImportError:
         return None
-    return asyncio
-
-
-def _aiorepl():
-    try:
-        import aiorepl  # micropython-lib's asyncio REPL, when installed on the board
-    except ImportError:
-        return None
-    return aiorepl
 
 
 def _banner(how):
@@ -277,7 +270,7 @@ async def main(seconds=None, report_every_s=None, modules=None, hz=None, repl=Tr
     s.host.start_tasks()
     s.on_asyncio = True
     tasks = [asyncio.create_task(_service(asyncio, svc)) for svc in s.services]
-    aiorepl = _aiorepl() if repl else None
+    aiorepl = _optional("aiorepl") if repl else None
     repl_task = None
     if aiorepl is not None:
         import __main__
@@ -309,7 +302,7 @@ def run(seconds=None, report_every_s=None, modules=None, hz=None, use_asyncio=No
     """Start, then run the system until Ctrl-C (or for `seconds`), printing a status
     line every `report_every_s` seconds when given. On asyncio (main()) when this build
     has it and `use_asyncio` is not False; else the polled loop. Always stops cleanly."""
-    asyncio = _asyncio() if use_asyncio is not False else None
+    asyncio = _optional("asyncio") if use_asyncio is not False else None
     if use_asyncio and asyncio is None:
         raise NotImplementedError("helix_app.run(use_asyncio=True): this firmware has no asyncio")
     try:

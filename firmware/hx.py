@@ -82,8 +82,7 @@ def status():
     s = helix_app.system
     p = board.profile()
     if s.running:
-        state = "running%s, up %d ms (run %d)" % (" on asyncio" if getattr(s, "on_asyncio", False) else "",
-                                                   s.uptime_ms(), s.runs)
+        state = "running%s, up %d ms (run %d)" % (" on asyncio" if s.on_asyncio else "", s.uptime_ms(), s.runs)
     elif s.started_ms is not None:
         state = "stopped after %d ms (Ctrl-C or hx.stop(); hx.start() resumes ticking)" % s.uptime_ms()
     else:
@@ -107,8 +106,8 @@ def status():
     print("irq ring: %s high_water %d/%d" % (
         _record(isr, ("posted", "delivered", "dropped", "schedule_failures", "errors"), ("high_water", "capacity")),
         isr.high_water, isr.capacity))
-    print("module tasks: " + _counters(s.host, ("task_errors",)) + " services %d errors %s" % (
-        len(getattr(s, "services", ())), getattr(s, "service_errors", "-")))
+    print("module tasks: " + _counters(s.host, ("task_errors",)) + " services %d errors %d" % (
+        len(s.services), s.service_errors))
     print("router: " + _counters(router, ("messages_routed", "handler_errors", "messages_refused", "callback_errors",
                                           "messages_discarded", "late_responses")))
     if s.ticks is None:
