@@ -125,28 +125,6 @@ def test_one_drain_scheduled_at_a_time():
     assert q.stats().schedule_failures == 0
 
 
-def test_set_scheduler_hands_drains_over_and_back():
-    # what helix_ipc.aio's pump does while an event loop runs: drains are asked of another
-    # scheduler, and the ring's own one gets them back (with what is queued)
-    sink = Sink()
-    own, pump = Sched(), Sched()
-    q = IsrQueue(8, sink.publish, schedule=own)
-    assert q.set_scheduler(pump) is own
-    q.post(pair, 1, 0)
-    assert pump.count == 1 and own.count == 0
-    pump.run()
-    assert sink.got == [(1, 0)]
-    q.post(pair, 2, 0)  # queued when the pump goes: the ring's own scheduler is asked at once
-    assert q.set_scheduler(own) is pump and own.count == 1
-    own.run()
-    assert sink.got == [(1, 0), (2, 0)]
-    assert q.set_scheduler(None) is own  # none: posts schedule nothing, poll() drains
-    asked = (own.count, pump.count)
-    q.post(pair, 3, 0)
-    assert (own.count, pump.count) == asked and q.poll() == 1 and sink.got[-1] == (3, 0)
-    assert q.stats().schedule_failures == 0
-
-
 def test_schedule_queue_full_counted_then_recovered_by_next_post():
     sink = Sink()
     sched = Sched()

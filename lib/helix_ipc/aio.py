@@ -306,9 +306,9 @@ def pump(bus):
 
 class _Pumps:
     # The pumps of one IRQ ring (its _Waiters) and the scheduler they stand in for.
-    def __init__(self):
+    def __init__(self, q):
         self.waiters = _Waiters()
-        self.saved = None  # the ring's own scheduler while pumps stand in for it
+        self.saved = q._schedule
         wake = self.waiters.wake
         self.schedule = lambda _cb, _arg: wake()  # made once: calling it allocates nothing
 
@@ -321,10 +321,11 @@ async def _pump(bus, alive):
     q = bus._isr
     p = getattr(q, "_pumps", None)
     if p is None:
-        p = q._pumps = _Pumps()
-    if p.waiters.head is None:  # the first pump: drains are asked of the pumps now
-        p.saved = q.set_scheduler(p.schedule)
+        p = q._pumps = _Pumps(q)
     node = alive[1] = p.waiters.add()
+    if q._schedule is not p.schedule:  # the first pump: drains are asked of the pumps now
+        q._schedule = p.schedule
+        q._pending = False
     try:
         while alive[0]:
             if not len(q):
@@ -350,8 +351,11 @@ def end_pump(bus, alive):
     p = q._pumps
     ws = p.waiters
     ws.remove(node)
-    if ws.head is None:  # the last pump: the ring's own scheduler again (it gets what is left)
-        q.set_scheduler(p.saved)
+    if ws.head is None:  # the last pump: the ring's own scheduler again
+        q._schedule = p.saved
+        q._pending = p.saved is None  # no scheduler: "always pending", poll() drains
+        if p.saved is not None and len(q):
+            q._kick()  # what is left goes to micropython.schedule
 
 
 def start_pump(bus, alive):

@@ -118,18 +118,6 @@ class IsrQueue:
                 self._sched_fail = (self._sched_fail + 1) & _CMASK
         return ok
 
-    def set_scheduler(self, schedule):
-        """Ask drains of `schedule(callback, arg)` from now on, as of micropython.schedule
-        (helix_ipc.aio's pump stands in for it while an event loop runs; None: no
-        scheduler, poll() drains); returns the one it replaces. Posts already queued ask
-        the new one at once. Task context."""
-        old = self._schedule
-        self._schedule = schedule
-        self._pending = schedule is None  # no scheduler: "always pending", post() never tries
-        if schedule is not None and self._r != self._w:
-            self._kick()
-        return old
-
     def _kick(self):
         # Schedule one drain, as post() does. RuntimeError is "schedule queue full":
         # counted; the next post or poll() retries.
